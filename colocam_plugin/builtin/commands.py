@@ -1,0 +1,111 @@
+"""Built-in ``colocam`` sub-commands.
+
+Each factory receives its ``argparse`` sub-parser, adds arguments and
+returns ``run(args) -> int``. Heavy imports happen inside ``run``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from colocam_plugin import hookimpl
+from colocam_plugin.registry import Registry
+
+Run = Callable[[argparse.Namespace], int]
+
+
+def _write_json(obj: Any, path: str | None) -> None:
+    text = json.dumps(obj, indent=2, sort_keys=True)
+    if path:
+        out = Path(path)
+        out.parent.mkdir(parents=True, exist_ok=True)
+        tmp = out.with_suffix(out.suffix + ".tmp")
+        tmp.write_text(text + "\n")
+        tmp.replace(out)
+    else:
+        print(text)
+
+
+def _methods(p: argparse.ArgumentParser) -> Run:
+    p.add_argument("pattern", nargs="?", help="shell pattern, e.g. 'grad*'")
+
+    def run(args: argparse.Namespace) -> int:
+        from colocam_plugin.api import list_cam_methods
+
+        for name in list_cam_methods(args.pattern):
+            print(name)
+        return 0
+
+    return run
+
+
+def _datasets(p: argparse.ArgumentParser) -> Run:
+    def run(args: argparse.Namespace) -> int:
+        from colocam_plugin.api import list_datasets
+
+        for name in list_datasets():
+            print(name)
+        return 0
+
+    return run
+
+
+def _plugins(p: argparse.ArgumentParser) -> Run:
+    def run(args: argparse.Namespace) -> int:
+        from colocam_plugin.api import get_registries
+
+        pm = get_registries().pm
+        dists = {id(plugin): dist for plugin, dist in pm.list_plugin_distinfo()}
+        for name, plugin in sorted(pm.list_name_plugin(), key=lambda np_: str(np_[0])):
+            dist = dists.get(id(plugin))
+            where = f"{dist.project_name} {dist.version}" if dist else "colocam-plugin (built-in)"
+            hooks = sorted(h.name for h in pm.get_hookcallers(plugin) or [])
+            print(f"{name}\t{where}\t{','.join(hooks)}")
+        return 0
+
+    return run
+
+
+def _score(p: argparse.ArgumentParser) -> Run:
+    p.add_argument("cams", metavar="CAMS.npz", help="npz with cams, labels, boxes[, masks]")
+    p.add_argument("--json", metavar="OUT", help="write the scores here (default: stdout)")
+    p.add_argument("--thresholds", type=int, default=1000, help="CAM thresholds (default 1000)")
+
+    def run(args: argparse.Namespace) -> int:
+        from colocam_plugin.metrics.npz import score_npz
+
+        scores = score_npz(args.cams, thresholds=args.thresholds)
+        _write_json(scores, args.json)
+        return 0
+
+    return run
+
+
+def _data_info(p: argparse.ArgumentParser) -> Run:
+    p.add_argument("--dataset", required=True, help="registered dataset name")
+    p.add_argument("--root", required=True, help="dataset folder")
+    p.add_argument("--split", default="train", choices=("train", "val", "test"))
+    p.add_argument("--json", metavar="OUT", help="write the counts here (default: stdout)")
+
+    def run(args: argparse.Namespace) -> int:
+        from colocam_plugin.api import create_dataset
+        from colocam_plugin.data.info import dataset_info
+
+        ds = create_dataset(args.dataset, args.root, args.split)
+        _write_json(dataset_info(ds), args.json)
+        return 0
+
+    return run
+
+
+@hookimpl
+def colocam_register_commands(registry: Registry[Any]) -> None:
+    registry.add("methods", _methods, help="list registered CAM methods")
+    registry.add("datasets", _datasets, help="list registered datasets")
+    registry.add("plugins", _plugins, help="list plugins, their distribution and hooks")
+    registry.add("score", _score, help="score saved CAMs (npz) from any tool")
+    registry.add("data-info", _data_info, help="count videos, shots, frames, boxes")
