@@ -102,6 +102,34 @@ def _data_info(p: argparse.ArgumentParser) -> Run:
     return run
 
 
+def _train_classifier(p: argparse.ArgumentParser) -> Run:
+    from colocam_plugin.cli import run_train
+
+    run_train.add_classifier_arguments(p)
+    return run_train.run_classifier
+
+
+def _train(p: argparse.ArgumentParser) -> Run:
+    from colocam_plugin.cli import run_train
+
+    run_train.add_train_arguments(p)
+    return run_train.run_train
+
+
+def _evaluate(p: argparse.ArgumentParser) -> Run:
+    from colocam_plugin.cli import run_eval
+
+    run_eval.add_arguments(p)
+    return run_eval.run
+
+
+def _demo(p: argparse.ArgumentParser) -> Run:
+    from colocam_plugin.cli import demo
+
+    demo.add_arguments(p)
+    return demo.run
+
+
 @hookimpl
 def colocam_register_commands(registry: Registry[Any]) -> None:
     registry.add("methods", _methods, help="list registered CAM methods")
@@ -109,3 +137,7 @@ def colocam_register_commands(registry: Registry[Any]) -> None:
     registry.add("plugins", _plugins, help="list plugins, their distribution and hooks")
     registry.add("score", _score, help="score saved CAMs (npz) from any tool")
     registry.add("data-info", _data_info, help="count videos, shots, frames, boxes")
+    registry.add("train-classifier", _train_classifier, help="stage 1: train the classifier")
+    registry.add("train", _train, help="stage 2: train a CoLo-CAM / F-CAM / TCAM localizer")
+    registry.add("evaluate", _evaluate, help="score CAM methods and localizers side by side")
+    registry.add("demo", _demo, help="end to end on the synthetic dataset")

@@ -37,11 +37,20 @@ def _frames(root: str | Path, split: str, **kw: Any) -> Any:
     return load_frames(root, split, **kw)
 
 
-def _synthyto(root: str | Path | None, split: str, **kw: Any) -> Any:
-    """Generate (once, cached) the synthetic set in the v1.0 layout, then read it."""
-    from colocam_plugin.data.synthyto import ensure_synthyto
+def _synthyto(
+    root: str | Path | None, split: str, *, skip_unreadable: bool = False, **knobs: Any
+) -> Any:
+    """Generate (once, cached by config hash) the synthetic set in the v1.0 layout, read it.
 
-    return ensure_synthyto(root, split, **kw)
+    ``knobs`` are :class:`~colocam_plugin.data.synthyto.SynthYTOConfig` fields.
+    """
+    from colocam_plugin.data.synthyto import SynthYTOConfig, generate_synthyto
+    from colocam_plugin.data.yto_v1 import load_yto_v1
+
+    path = generate_synthyto(root, SynthYTOConfig(**knobs))
+    ds = load_yto_v1(path, split, skip_unreadable=skip_unreadable)
+    ds.name = "synthyto"
+    return ds
 
 
 @hookimpl
@@ -69,3 +78,56 @@ def _pxap(**kw: Any) -> Any:
 def colocam_register_metrics(registry: Registry[Any]) -> None:
     registry.add("boxes", _box_metrics, help="CorLoc, MaxBoxAcc(V2), top-1/GT-known loc")
     registry.add("pxap", _pxap, help="pixel average precision (needs masks)")
+
+
+def _localizer_cam(**kw: Any) -> Any:
+    from colocam_plugin.cam.localizer import LocalizerCAM
+
+    return LocalizerCAM(**kw)
+
+
+@hookimpl
+def colocam_register_cam_methods(registry: Registry[Any]) -> None:
+    registry.add(
+        "localizer", _localizer_cam, help="a trained stage-2 checkpoint (colocam/fcam/tcam)"
+    )
+
+
+def _unet(**kw: Any) -> Any:
+    from colocam_plugin.models.heads import UNetHead
+
+    return UNetHead(**kw)
+
+
+@hookimpl
+def colocam_register_heads(registry: Registry[Any]) -> None:
+    registry.add("unet", _unet, help="smp UnetDecoder + 2-channel SegmentationHead (F-CAM)")
+
+
+def _crf(**kw: Any) -> Any:
+    from colocam_plugin.losses import CRFLoss
+
+    return CRFLoss(**kw)
+
+
+def _coloc(**kw: Any) -> Any:
+    from colocam_plugin.losses import CoLocLoss
+
+    return CoLocLoss(**kw)
+
+
+@hookimpl
+def colocam_register_losses(registry: Registry[Any]) -> None:
+    registry.add("crf", _crf, help="per-frame dense CRF energy (bilateral grid)")
+    registry.add("coloc", _coloc, help="multi-frame colour co-localization energy")
+
+
+def _sequence_sampler(**kw: Any) -> Any:
+    from colocam_plugin.data.sampler import FrameSequenceSampler
+
+    return FrameSequenceSampler(**kw)
+
+
+@hookimpl
+def colocam_register_samplers(registry: Registry[Any]) -> None:
+    registry.add("sequence", _sequence_sampler, help="n frames of one shot (METHOD.md)")

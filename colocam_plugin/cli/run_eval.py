@@ -1,0 +1,86 @@
+"""``colocam evaluate``: every listed method through the shared harness."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+from typing import Any
+
+__all__ = ["add_arguments", "run"]
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--dataset", required=True, help="registered dataset name")
+    p.add_argument("--root", required=True, help="dataset folder")
+    p.add_argument("--split", default="test", choices=("train", "val", "test"))
+    p.add_argument("--classifier", required=True, help="stage-1 checkpoint")
+    p.add_argument("--methods", default="layercam", help="comma-separated registered CAM methods")
+    p.add_argument(
+        "--localizers",
+        default="",
+        help="comma-separated stage-2 checkpoints (colocam / fcam / tcam) to evaluate too",
+    )
+    p.add_argument("--image-size", type=int, default=None, help="default: the classifier's")
+    p.add_argument("--batch-size", type=int, default=16)
+    p.add_argument("--thresholds", type=int, default=None, help="1000 on test, 250 on val")
+    p.add_argument("--device", default="cuda" if _cuda() else "cpu")
+    p.add_argument("--json", metavar="OUT", help="write {method: scores} here")
+    p.add_argument("--save-cams", metavar="DIR", help="write each method's CAMs as score npz")
+    p.add_argument("--no-progress", action="store_true")
+
+
+def _cuda() -> bool:
+    import torch
+
+    return torch.cuda.is_available()
+
+
+def run(args: argparse.Namespace) -> int:
+    from colocam_plugin.api import create_cam_method, create_dataset
+    from colocam_plugin.harness import evaluate_methods, format_table, save_cams_npz
+    from colocam_plugin.train.stage1 import load_classifier
+
+    ds = create_dataset(args.dataset, args.root, args.split)
+    model = load_classifier(args.classifier, device=args.device)
+    size = args.image_size or model.checkpoint_config.get("image_size", 224)
+    methods: dict[str, Any] = {}
+    for name in filter(None, (m.strip() for m in args.methods.split(","))):
+        methods[name] = create_cam_method(name)
+    for path in filter(None, (m.strip() for m in args.localizers.split(","))):
+        loc = create_cam_method("localizer", checkpoint=path, device=args.device)
+        methods[_unique(loc.name, methods)] = loc
+    if not ds.frames:
+        from colocam_plugin.errors import DataError
+
+        raise DataError(f"{args.root}: split {args.split!r} of {args.dataset} has no frames")
+    thresholds = args.thresholds or (1000 if args.split == "test" else 250)
+    results = evaluate_methods(
+        model,
+        ds.frames,
+        methods,
+        num_classes=len(ds.classes),
+        image_size=size,
+        batch_size=args.batch_size,
+        thresholds=thresholds,
+        device=args.device,
+        keep_cams=bool(args.save_cams),
+        progress=not args.no_progress,
+    )
+    print(format_table(results, ds.classes))
+    if args.save_cams:
+        for name, res in results.items():
+            save_cams_npz(res, Path(args.save_cams) / f"{name}.npz")
+    if args.json:
+        out = Path(args.json)
+        out.parent.mkdir(parents=True, exist_ok=True)
+        payload = {name: res.scores for name, res in results.items()}
+        out.write_text(json.dumps(payload, indent=2, sort_keys=True, default=float) + "\n")
+    return 0
+
+
+def _unique(name: str, taken: dict[str, Any]) -> str:
+    out, i = name, 2
+    while out in taken:
+        out, i = f"{name}-{i}", i + 1
+    return out

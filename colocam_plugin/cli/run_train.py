@@ -1,0 +1,237 @@
+"""``colocam train-classifier`` (stage 1) and ``colocam train`` (stage 2)."""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from colocam_plugin.data.records import FrameRecord
+
+__all__ = [
+    "add_classifier_arguments",
+    "add_train_arguments",
+    "make_frame_loader",
+    "run_classifier",
+    "run_train",
+]
+
+
+def _device() -> str:
+    return "cuda" if torch.cuda.is_available() else "cpu"
+
+
+def make_frame_loader(image_size: int, resize: int) -> Any:
+    """``load_batch(frames, train, generator)`` for stage 1 (resize, crop, flip)."""
+    from colocam_plugin.data.io import read_image
+    from colocam_plugin.data.transforms import ClipTransform
+
+    train_t = ClipTransform(resize=resize, crop=image_size, hflip=True, train=True)
+    eval_t = ClipTransform(resize=resize, crop=image_size, hflip=False, train=False)
+
+    def load_batch(frames: Sequence[FrameRecord], train: bool, gen: torch.Generator) -> Any:
+        t = train_t if train else eval_t
+        return torch.cat([t([read_image(f.path)], generator=gen).images for f in frames])
+
+    return load_batch
+
+
+def add_classifier_arguments(p: argparse.ArgumentParser) -> None:
+    from colocam_plugin.train.stage1 import Stage1Config
+
+    d = Stage1Config()
+    p.add_argument("--dataset", required=True, help="registered dataset name")
+    p.add_argument("--root", required=True, help="dataset folder")
+    p.add_argument("--encoder", default="resnet18", help="smp encoder name (paper: resnet50)")
+    p.add_argument(
+        "--output-stride",
+        type=int,
+        default=32,
+        choices=(8, 16, 32),
+        help="8 is the paper's setting",
+    )
+    p.add_argument("--weights", help="local encoder weights file (nothing is downloaded)")
+    p.add_argument("--out", required=True, help="checkpoint path")
+    p.add_argument("--epochs", type=int, default=d.epochs)
+    p.add_argument("--batch-size", type=int, default=d.batch_size)
+    p.add_argument("--lr", type=float, default=d.lr)
+    p.add_argument("--lr-step", type=int, default=d.lr_step, help="lr x0.9 every N epochs")
+    p.add_argument("--image-size", type=int, default=d.image_size)
+    p.add_argument("--resize", type=int, default=None, help="default: image size * 8/7")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--device", default=_device())
+    p.add_argument("--no-resume", action="store_true", help="start over even if --out exists")
+    p.add_argument("--no-progress", action="store_true")
+
+
+def run_classifier(args: argparse.Namespace) -> int:
+    from colocam_plugin.api import create_dataset
+    from colocam_plugin.models.classifier import WGAPClassifier
+    from colocam_plugin.train.stage1 import Stage1Config, evaluate_accuracy, train_classifier
+
+    train = create_dataset(args.dataset, args.root, "train")
+    resize = args.resize or round(args.image_size * 8 / 7)
+    cfg = Stage1Config(
+        epochs=args.epochs,
+        batch_size=args.batch_size,
+        lr=args.lr,
+        lr_step=args.lr_step,
+        image_size=args.image_size,
+        resize=resize,
+        seed=args.seed,
+    )
+    torch.manual_seed(args.seed)
+    model = WGAPClassifier(
+        args.encoder, len(train.classes), output_stride=args.output_stride, weights=args.weights
+    )
+    loader = make_frame_loader(args.image_size, resize)
+    ckpt = train_classifier(
+        model,
+        train.frames,
+        loader,
+        args.out,
+        config=cfg,
+        classes=train.classes,
+        device=args.device,
+        resume=not args.no_resume,
+        progress=not args.no_progress,
+    )
+    msg = f"classifier saved to {args.out} (epoch {ckpt['epoch']})"
+    try:
+        test = create_dataset(args.dataset, args.root, "test")
+    except Exception:  # a dataset without a test split is fine here
+        test = None
+    if test is not None and test.frames:
+        acc = evaluate_accuracy(model, test.frames, loader, device=args.device)
+        msg += f"; test frame accuracy {acc:.1f}%"
+    print(msg)
+    return 0
+
+
+def add_train_arguments(p: argparse.ArgumentParser) -> None:
+    from colocam_plugin.train.stage2 import METHODS, Stage2Config
+
+    d = Stage2Config()
+    p.add_argument("--method", default="colocam", choices=METHODS)
+    p.add_argument("--classifier", required=True, help="stage-1 checkpoint")
+    p.add_argument("--dataset", required=True, help="registered dataset name")
+    p.add_argument("--root", required=True, help="dataset folder")
+    p.add_argument("--out", required=True, help="stage-2 checkpoint path")
+    p.add_argument("--n-frames", type=int, default=d.n_frames)
+    p.add_argument(
+        "--style", default=d.style, choices=("before", "after", "random", "gaussian", "interval")
+    )
+    p.add_argument("--epochs", type=int, default=d.epochs)
+    p.add_argument("--batch-frames", type=int, default=d.batch_frames)
+    p.add_argument("--lr", type=float, default=d.lr)
+    p.add_argument("--lr-step", type=int, default=d.lr_step)
+    p.add_argument("--pl-method", default=d.pl_method, help="CAM method of the pseudo-labels")
+    p.add_argument("--coloc-weight", type=float, default=d.coloc_weight, help="lambda_c")
+    p.add_argument("--crf-weight", type=float, default=d.crf_weight)
+    p.add_argument("--tcam-k", type=int, default=d.tcam_k)
+    p.add_argument(
+        "--terms", default="pl,crf,asc,coloc", help="loss terms to use (ablation), comma-separated"
+    )
+    p.add_argument("--head", default=d.head)
+    p.add_argument("--sampler", default=d.sampler)
+    p.add_argument(
+        "--cache-dir", default=None, help="pseudo-label CAM cache (default: next to --out)"
+    )
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--device", default=_device())
+    p.add_argument("--no-resume", action="store_true")
+    p.add_argument("--no-progress", action="store_true")
+
+
+def run_train(args: argparse.Namespace) -> int:
+
+    terms = {t.strip() for t in args.terms.split(",") if t.strip()}
+    unknown = terms - {"pl", "crf", "asc", "coloc"}
+    if unknown:
+        raise ValueError(f"--terms: unknown {sorted(unknown)}; use pl,crf,asc,coloc")
+    overrides: dict[str, Any] = {
+        "method": args.method,
+        "n_frames": args.n_frames,
+        "style": args.style,
+        "epochs": args.epochs,
+        "batch_frames": args.batch_frames,
+        "lr": args.lr,
+        "lr_step": args.lr_step,
+        "pl_method": args.pl_method,
+        "coloc_weight": args.coloc_weight,
+        "crf_weight": args.crf_weight,
+        "tcam_k": args.tcam_k,
+        "head": args.head,
+        "sampler": args.sampler,
+        "seed": args.seed,
+        "use_pl": "pl" in terms,
+        "use_crf": "crf" in terms,
+        "use_asc": "asc" in terms,
+        "use_coloc": "coloc" in terms,
+    }
+    ckpt = train_stage2(
+        args.classifier,
+        args.dataset,
+        args.root,
+        args.out,
+        config_overrides=overrides,
+        cache_dir=args.cache_dir,
+        device=args.device,
+        resume=not args.no_resume,
+        progress=not args.no_progress,
+    )
+    print(f"{ckpt['config']['method']} localizer saved to {args.out} (epoch {ckpt['epoch']})")
+    return 0
+
+
+def train_stage2(
+    classifier_path: str | Path,
+    dataset: str,
+    root: str | Path,
+    out: str | Path,
+    *,
+    config_overrides: dict[str, Any],
+    cache_dir: str | Path | None = None,
+    device: str = "cpu",
+    resume: bool = True,
+    progress: bool = True,
+) -> dict[str, Any]:
+    """Read the data, get the (cached) pseudo-label CAMs, train the localizer."""
+    from colocam_plugin.api import create_dataset
+    from colocam_plugin.train.cam_cache import cached_cams, temporal_max_cams
+    from colocam_plugin.train.checkpoint import load_checkpoint
+    from colocam_plugin.train.stage1 import load_classifier
+    from colocam_plugin.train.stage2 import Stage2Config, train_localizer
+
+    ccfg = load_checkpoint(classifier_path, kind="classifier")["config"]
+    cfg = Stage2Config(image_size=ccfg["image_size"], resize=ccfg["resize"], **config_overrides)
+    train = create_dataset(dataset, root, "train")
+    classifier = load_classifier(classifier_path, device=device)
+    frames = [f for s in train.shots for f in s.frames]
+    cams = cached_cams(
+        classifier,
+        frames,
+        method=cfg.pl_method,
+        image_size=cfg.image_size,
+        cache_dir=cache_dir or Path(out).parent / "cam_cache",
+        device=device,
+        progress=progress,
+    )
+    if cfg.method == "tcam":
+        shot_of = [i for i, s in enumerate(train.shots) for _ in s.frames]
+        cams = temporal_max_cams(cams.float(), shot_of, cfg.tcam_k)
+    return train_localizer(
+        classifier,
+        train.shots,
+        cams,
+        out,
+        config=cfg,
+        classifier_config=ccfg,
+        classes=train.classes,
+        device=device,
+        resume=resume,
+        progress=progress,
+    )

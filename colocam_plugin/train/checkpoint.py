@@ -1,0 +1,81 @@
+"""Checkpoints: atomic writes, config and library versions recorded.
+
+A checkpoint is a ``torch.save`` dict::
+
+    {"kind": "classifier" | "localizer", "config": {...}, "state_dict": {...},
+     "classes": [...], "epoch": int, "versions": {...}, "history": [...],
+     "optimizer": {...}, "scheduler": {...}}
+
+It is written to ``PATH.tmp`` and renamed, so a crash never leaves a
+half-written file: at most the work since the last checkpoint is lost.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import platform
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from colocam_plugin.errors import ColocamError
+
+__all__ = ["load_checkpoint", "save_checkpoint", "state_fingerprint", "versions"]
+
+
+def versions() -> dict[str, str]:
+    """Versions of the libraries a result depends on."""
+    import kornia
+    import numpy
+    import segmentation_models_pytorch as smp
+
+    from colocam_plugin import __version__
+
+    return {
+        "colocam_plugin": __version__,
+        "torch": torch.__version__,
+        "segmentation_models_pytorch": smp.__version__,
+        "kornia": kornia.__version__,
+        "numpy": numpy.__version__,
+        "python": platform.python_version(),
+    }
+
+
+def save_checkpoint(path: str | Path, payload: dict[str, Any]) -> Path:
+    """Atomically write ``payload`` (plus ``versions``) to ``path``."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    torch.save({**payload, "versions": versions()}, tmp)
+    tmp.replace(path)
+    return path
+
+
+def load_checkpoint(path: str | Path, *, kind: str | None = None) -> dict[str, Any]:
+    """Read a checkpoint written by :func:`save_checkpoint`.
+
+    Raises:
+        ColocamError: missing or unreadable file, or a checkpoint of another kind.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise ColocamError(f"{path}: checkpoint not found")
+    try:
+        ckpt = torch.load(path, map_location="cpu", weights_only=False)
+    except Exception as exc:
+        raise ColocamError(f"{path}: not a readable checkpoint ({type(exc).__name__})") from None
+    if not isinstance(ckpt, dict) or "state_dict" not in ckpt or "config" not in ckpt:
+        raise ColocamError(f"{path}: not a colocam checkpoint (no 'state_dict'/'config')")
+    if kind is not None and ckpt.get("kind") != kind:
+        raise ColocamError(f"{path}: expected a {kind} checkpoint, got {ckpt.get('kind')!r}")
+    return ckpt
+
+
+def state_fingerprint(state_dict: dict[str, torch.Tensor]) -> str:
+    """Short hash of a state dict (invalidates caches when a model changes)."""
+    h = hashlib.sha1()
+    for key in sorted(state_dict):
+        h.update(key.encode())
+        h.update(state_dict[key].detach().cpu().contiguous().numpy().tobytes())
+    return h.hexdigest()[:16]

@@ -1,0 +1,218 @@
+"""Stage 1: train the frame classifier on weakly labelled frames.
+
+Every frame of a training shot carries its video's label (METHOD.md, stage
+1). Defaults follow the paper's schedule (SGD, Nesterov momentum 0.9, weight
+decay 1e-4, x10 learning rate on the last encoder stage and the head, lr x0.9
+every ``lr_step`` epochs), with ``epochs``/``lr_step`` scaled to the data by
+the caller. A checkpoint is written atomically after every epoch; ``resume``
+continues from it, so a crash loses at most one epoch.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+from tqdm.auto import tqdm
+
+from colocam_plugin.data.records import FrameRecord
+from colocam_plugin.models.classifier import WGAPClassifier
+from colocam_plugin.train.checkpoint import load_checkpoint, save_checkpoint
+
+__all__ = [
+    "Stage1Config",
+    "evaluate_accuracy",
+    "load_classifier",
+    "param_groups",
+    "train_classifier",
+]
+
+log = logging.getLogger("colocam_plugin.train")
+
+FrameLoader = Callable[[Sequence[FrameRecord], bool, torch.Generator], torch.Tensor]
+
+
+@dataclass
+class Stage1Config:
+    """Hyper-parameters of stage 1 (paper values unless noted)."""
+
+    epochs: int = 100
+    batch_size: int = 32
+    lr: float = 1e-3
+    momentum: float = 0.9
+    weight_decay: float = 1e-4
+    last_stage_lr_mult: float = 10.0
+    lr_step: int = 15
+    lr_gamma: float = 0.9
+    image_size: int = 224
+    resize: int = 256
+    seed: int = 0
+
+
+def param_groups(model: WGAPClassifier, lr: float, mult: float) -> list[dict[str, Any]]:
+    """SGD groups: the last encoder stage and the head get ``lr * mult``."""
+    stages = model.encoder.get_stages()
+    last = stages[max(stages)]
+    last_modules = last if isinstance(last, (list, tuple)) else [last]
+    fast = {id(p) for m in last_modules for p in m.parameters()}
+    fast |= {id(p) for p in model.head.parameters()}
+    slow_params = [p for p in model.parameters() if id(p) not in fast]
+    fast_params = [p for p in model.parameters() if id(p) in fast]
+    return [
+        {"params": slow_params, "lr": lr, "name": "encoder"},
+        {"params": fast_params, "lr": lr * mult, "name": "last_stage_and_head"},
+    ]
+
+
+@torch.no_grad()
+def evaluate_accuracy(
+    model: nn.Module,
+    frames: Sequence[FrameRecord],
+    load_batch: FrameLoader,
+    *,
+    batch_size: int = 32,
+    device: str | torch.device = "cpu",
+) -> float:
+    """Top-1 frame accuracy (%) of ``model`` on ``frames`` (eval transform)."""
+    was_training = model.training
+    model.eval()
+    correct = 0
+    gen = torch.Generator().manual_seed(0)
+    for i in range(0, len(frames), batch_size):
+        chunk = frames[i : i + batch_size]
+        x = load_batch(chunk, False, gen).to(device)
+        y = torch.tensor([f.label for f in chunk], device=device)
+        correct += int((model(x).argmax(1) == y).sum())
+    model.train(was_training)
+    return 100.0 * correct / max(1, len(frames))
+
+
+def train_classifier(
+    model: WGAPClassifier,
+    frames: Sequence[FrameRecord],
+    load_batch: FrameLoader,
+    out: str | Path,
+    *,
+    config: Stage1Config | None = None,
+    classes: Sequence[str] = (),
+    val_frames: Sequence[FrameRecord] = (),
+    device: str | torch.device = "cpu",
+    resume: bool = True,
+    progress: bool = True,
+) -> dict[str, Any]:
+    """Train ``model`` with cross-entropy on ``frames``; returns the checkpoint dict.
+
+    Args:
+        model: the classifier (trained in place).
+        frames: training frames; ``label`` is the video label.
+        load_batch: ``load_batch(frames, train, generator) -> (B, 3, S, S)``
+            float 0..255 (train=True: random crop/flip).
+        out: checkpoint path, rewritten after every epoch.
+        config: hyper-parameters.
+        classes: class names stored in the checkpoint.
+        val_frames: optional frames whose accuracy is logged each epoch.
+        resume: continue from ``out`` if it holds a checkpoint of the same config.
+    """
+    cfg = config or Stage1Config()
+    if not frames:
+        raise ValueError("no training frames")
+    out = Path(out)
+    model.to(device)
+    opt = torch.optim.SGD(
+        param_groups(model, cfg.lr, cfg.last_stage_lr_mult),
+        lr=cfg.lr,
+        momentum=cfg.momentum,
+        nesterov=True,
+        weight_decay=cfg.weight_decay,
+    )
+    sched = torch.optim.lr_scheduler.StepLR(opt, step_size=cfg.lr_step, gamma=cfg.lr_gamma)
+    full_config = {**model.config, **asdict(cfg)}
+    start_epoch, history = 0, []
+    if resume and out.is_file():
+        ckpt = load_checkpoint(out, kind="classifier")
+        if ckpt["config"] == full_config and ckpt["epoch"] < cfg.epochs:
+            model.load_state_dict(ckpt["state_dict"])
+            opt.load_state_dict(ckpt["optimizer"])
+            sched.load_state_dict(ckpt["scheduler"])
+            start_epoch, history = ckpt["epoch"], ckpt["history"]
+            log.info("resuming %s at epoch %d", out, start_epoch)
+    loss_fn = nn.CrossEntropyLoss()
+    labels = np.array([f.label for f in frames])
+    ckpt: dict[str, Any] = {}
+    for epoch in range(start_epoch, cfg.epochs):
+        model.train()
+        gen = torch.Generator().manual_seed(cfg.seed * 100_003 + epoch)
+        order = torch.randperm(len(frames), generator=gen).tolist()
+        n_batches = math.ceil(len(order) / cfg.batch_size)
+        total, correct, loss_sum, skipped = 0, 0, 0.0, 0
+        t0 = time.perf_counter()
+        bar = tqdm(
+            range(n_batches),
+            desc=f"stage1 epoch {epoch + 1}/{cfg.epochs}",
+            disable=not progress,
+            leave=False,
+        )
+        for b in bar:
+            idx = order[b * cfg.batch_size : (b + 1) * cfg.batch_size]
+            x = load_batch([frames[i] for i in idx], True, gen).to(device)
+            y = torch.as_tensor(labels[idx], device=device)
+            logits = model(x)
+            loss = loss_fn(logits, y)
+            if not torch.isfinite(loss):
+                skipped += 1
+                opt.zero_grad(set_to_none=True)
+                continue
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+            total += len(idx)
+            correct += int((logits.argmax(1) == y).sum())
+            loss_sum += float(loss) * len(idx)
+            bar.set_postfix(loss=f"{loss_sum / max(1, total):.3f}")
+        sched.step()
+        row = {
+            "epoch": epoch + 1,
+            "loss": loss_sum / max(1, total),
+            "train_acc": 100.0 * correct / max(1, total),
+            "skipped_steps": skipped,
+            "seconds": time.perf_counter() - t0,
+        }
+        if val_frames:
+            row["val_acc"] = evaluate_accuracy(model, val_frames, load_batch, device=device)
+        history.append(row)
+        log.info("stage1 %s", " ".join(f"{k}={v:.4g}" for k, v in row.items()))
+        ckpt = {
+            "kind": "classifier",
+            "config": full_config,
+            "classes": list(classes),
+            "state_dict": model.state_dict(),
+            "optimizer": opt.state_dict(),
+            "scheduler": sched.state_dict(),
+            "epoch": epoch + 1,
+            "history": history,
+        }
+        save_checkpoint(out, ckpt)
+    if not ckpt:  # nothing left to train: the checkpoint on disk is final
+        ckpt = load_checkpoint(out, kind="classifier")
+    return ckpt
+
+
+def load_classifier(path: str | Path, *, device: str | torch.device = "cpu") -> WGAPClassifier:
+    """Rebuild a trained classifier (in eval mode) from its checkpoint."""
+    ckpt = load_checkpoint(path, kind="classifier")
+    cfg = ckpt["config"]
+    model = WGAPClassifier(
+        cfg["encoder_name"], cfg["num_classes"], output_stride=cfg["output_stride"]
+    )
+    model.load_state_dict(ckpt["state_dict"])
+    model.classes = list(ckpt.get("classes", []))  # type: ignore[attr-defined]
+    model.checkpoint_config = dict(cfg)  # type: ignore[attr-defined]
+    return model.to(device).eval()
