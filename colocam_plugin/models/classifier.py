@@ -57,7 +57,12 @@ def build_encoder(
         if isinstance(state, dict) and "state_dict" in state:
             state = state["state_dict"]
         state = {k: v for k, v in state.items() if not k.startswith(("fc.", "classifier."))}
-        missing, unexpected = encoder.load_state_dict(state, strict=False)
+        # nn.Module's own method: smp encoders override load_state_dict
+        try:
+            missing, unexpected = nn.Module.load_state_dict(encoder, state, strict=False)
+        except RuntimeError as exc:  # shape mismatch
+            first = str(exc).strip().splitlines()[-1].strip()
+            raise ColocamError(f"{path}: weights do not fit encoder {name!r}: {first}") from None
         if missing:
             raise ColocamError(
                 f"{path}: weights do not fit encoder {name!r}: missing {len(missing)} keys "
