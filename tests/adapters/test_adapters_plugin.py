@@ -1,0 +1,79 @@
+"""The adapter is a pluggy plugin of the ``colocam`` project, found by entry point."""
+
+from __future__ import annotations
+
+import importlib.metadata
+import pathlib
+import re
+
+import pluggy
+import pytest
+from colocam_gradcam import plugin
+
+import colocam_plugin
+from colocam_plugin import hookspecs
+from colocam_plugin.registry import Registry
+
+EXPECTED = {
+    "cam",
+    "gradcam",
+    "gradcampp",
+    "xgradcam",
+    "layercam",
+    "hirescam",
+    "eigencam",
+    "scorecam",
+}
+
+
+def test_hookimpl_is_valid_for_the_colocam_project():
+    pm = pluggy.PluginManager("colocam")
+    pm.add_hookspecs(hookspecs)
+    pm.register(plugin, name="gradcam")
+    pm.check_pending()
+    reg = Registry("CAM method")
+    pm.hook.colocam_register_cam_methods(registry=reg)
+    assert set(reg.names()) == EXPECTED
+    assert all("https://" in reg.entry(name).help for name in reg)  # paper link
+
+
+def test_core_package_does_not_import_the_adapter():
+    root = pathlib.Path(colocam_plugin.__file__).parent
+    offenders = [
+        str(path.relative_to(root))
+        for path in root.rglob("*.py")
+        if re.search(r"^\s*(from|import)\s+colocam_gradcam", path.read_text(), re.M)
+    ]
+    assert offenders == []
+
+
+def _installed() -> bool:
+    try:
+        importlib.metadata.distribution("colocam-gradcam")
+    except importlib.metadata.PackageNotFoundError:
+        return False
+    return True
+
+
+@pytest.mark.skipif(not _installed(), reason="colocam-gradcam is not pip-installed")
+def test_entry_point_is_discovered(monkeypatch):
+    eps = importlib.metadata.entry_points(group="colocam")
+    assert {ep.name: ep.value for ep in eps}.get("gradcam") == "colocam_gradcam.plugin"
+    monkeypatch.delenv("COLOCAM_DISABLE_PLUGIN_AUTOLOAD", raising=False)
+    monkeypatch.delenv("COLOCAM_BLOCK_PLUGINS", raising=False)
+    assert EXPECTED <= set(colocam_plugin.list_cam_methods())
+    assert colocam_plugin.list_cam_methods("grad*") == ["gradcam", "gradcampp"]
+    method = colocam_plugin.create_cam_method("scorecam", batch_size=8)
+    assert method.name == "scorecam" and method.batch_size == 8
+
+
+@pytest.mark.skipif(not _installed(), reason="colocam-gradcam is not pip-installed")
+def test_block_list_and_autoload_switch(monkeypatch):
+    from colocam_plugin.api import reset_registries
+
+    monkeypatch.setenv("COLOCAM_BLOCK_PLUGINS", "gradcam")
+    assert "gradcam" not in colocam_plugin.list_cam_methods()
+    reset_registries()
+    monkeypatch.delenv("COLOCAM_BLOCK_PLUGINS")
+    monkeypatch.setenv("COLOCAM_DISABLE_PLUGIN_AUTOLOAD", "1")
+    assert "scorecam" not in colocam_plugin.list_cam_methods()
