@@ -140,24 +140,34 @@ def save_cams_npz(result: EvalResult, path: str | Path) -> Path:
 
 
 def format_table(results: Mapping[str, EvalResult], classes: Sequence[str]) -> str:
-    """Markdown table in the shape of the paper's Table 1 (CorLoc per class)."""
-    short = [c[:5] for c in classes]
-    head = "| method | " + " | ".join(short) + " | CorLoc (class-avg) | pooled | MaxBoxAccV2 |"
-    sep = "|---" * (len(classes) + 4) + "|"
-    lines = [head, sep]
+    """Markdown table in the shape of the paper's Table 1 (CorLoc per class).
+
+    Only classes with evaluated frames get a column.
+    """
+    first = next(iter(results.values())).scores["per_class"] if results else {}
+    present = [i for i in range(len(classes)) if i in first or str(i) in first]
+    head = (
+        "| method | "
+        + " | ".join(classes[i] for i in present)
+        + " | CorLoc (class-avg) | pooled | MaxBoxAccV2 | mean IoU | frame acc |"
+    )
+    lines = [head, "|---" * (len(present) + 6) + "|"]
     for name, res in results.items():
         s = res.scores
-        per = [s["per_class"].get(i, s["per_class"].get(str(i))) for i in range(len(classes))]
+        per = [s["per_class"].get(i, s["per_class"].get(str(i))) for i in present]
         cells = ["-" if v is None else f"{v:.1f}" for v in per]
         lines.append(
             f"| {name} | "
             + " | ".join(cells)
-            + f" | {s['corloc']:.1f} | {s['corloc_pooled']:.1f} | {s['maxboxacc_v2']:.1f} |"
+            + f" | {s['corloc']:.1f} | {s['corloc_pooled']:.1f} | {s['maxboxacc_v2']:.1f}"
+            + f" | {s['mean_iou']:.3f} | {s['frame_accuracy']:.1f} |"
         )
     lines.append("")
     lines.append(
         "CorLoc: MaxBoxAcc at delta 50, single box, tau per class, mean over classes "
         "(CoLo-CAM paper); pooled: one tau for all frames (TCAM code); "
-        "MaxBoxAccV2: multi-box, mean over delta 30/50/70."
+        "MaxBoxAccV2: multi-box, mean over delta 30/50/70; mean IoU: best-box IoU at the "
+        "pooled tau; frame acc: the classifier's top-1 accuracy (CoLo-CAM/F-CAM/TCAM "
+        "report their frozen classifier's)."
     )
     return "\n".join(lines)

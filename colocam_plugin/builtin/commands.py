@@ -85,17 +85,37 @@ def _score(p: argparse.ArgumentParser) -> Run:
     return run
 
 
-def _data_info(p: argparse.ArgumentParser) -> Run:
-    p.add_argument("--dataset", required=True, help="registered dataset name")
+def add_dataset_arguments(p: argparse.ArgumentParser, *, split: str | None = None) -> None:
+    """``--dataset``, ``--root`` (and ``--split``), ``--metadata-root``, ``--skip-unreadable``."""
+    p.add_argument("--dataset", required=True, help="registered dataset name (colocam datasets)")
     p.add_argument("--root", required=True, help="dataset folder")
-    p.add_argument("--split", default="train", choices=("train", "val", "test"))
+    if split is not None:
+        p.add_argument("--split", default=split, choices=("train", "val", "test"))
+    p.add_argument("--metadata-root", help="wsol-splits: folder of the split metadata files")
+    p.add_argument(
+        "--skip-unreadable", action="store_true", help="skip and count unreadable frames"
+    )
+
+
+def dataset_kwargs(args: argparse.Namespace) -> dict[str, Any]:
+    """Reader keyword arguments given on the command line."""
+    kw: dict[str, Any] = {}
+    if getattr(args, "metadata_root", None):
+        kw["metadata_root"] = args.metadata_root
+    if getattr(args, "skip_unreadable", False):
+        kw["skip_unreadable"] = True
+    return kw
+
+
+def _data_info(p: argparse.ArgumentParser) -> Run:
+    add_dataset_arguments(p, split="train")
     p.add_argument("--json", metavar="OUT", help="write the counts here (default: stdout)")
 
     def run(args: argparse.Namespace) -> int:
         from colocam_plugin.api import create_dataset
         from colocam_plugin.data.info import dataset_info
 
-        ds = create_dataset(args.dataset, args.root, args.split)
+        ds = create_dataset(args.dataset, args.root, args.split, **dataset_kwargs(args))
         _write_json(dataset_info(ds), args.json)
         return 0
 

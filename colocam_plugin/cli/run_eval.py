@@ -11,9 +11,9 @@ __all__ = ["add_arguments", "run"]
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--dataset", required=True, help="registered dataset name")
-    p.add_argument("--root", required=True, help="dataset folder")
-    p.add_argument("--split", default="test", choices=("train", "val", "test"))
+    from colocam_plugin.builtin.commands import add_dataset_arguments
+
+    add_dataset_arguments(p, split="test")
     p.add_argument("--classifier", required=True, help="stage-1 checkpoint")
     p.add_argument("--methods", default="layercam", help="comma-separated registered CAM methods")
     p.add_argument(
@@ -38,10 +38,11 @@ def _cuda() -> bool:
 
 def run(args: argparse.Namespace) -> int:
     from colocam_plugin.api import create_cam_method, create_dataset
+    from colocam_plugin.builtin.commands import dataset_kwargs
     from colocam_plugin.harness import evaluate_methods, format_table, save_cams_npz
     from colocam_plugin.train.stage1 import load_classifier
 
-    ds = create_dataset(args.dataset, args.root, args.split)
+    ds = create_dataset(args.dataset, args.root, args.split, **dataset_kwargs(args))
     model = load_classifier(args.classifier, device=args.device)
     size = args.image_size or model.checkpoint_config.get("image_size", 224)
     methods: dict[str, Any] = {}

@@ -10,6 +10,7 @@ from typing import Any
 import torch
 
 from colocam_plugin.data.records import FrameRecord
+from colocam_plugin.errors import ColocamError
 
 __all__ = [
     "add_classifier_arguments",
@@ -40,11 +41,11 @@ def make_frame_loader(image_size: int, resize: int) -> Any:
 
 
 def add_classifier_arguments(p: argparse.ArgumentParser) -> None:
+    from colocam_plugin.builtin.commands import add_dataset_arguments
     from colocam_plugin.train.stage1 import Stage1Config
 
     d = Stage1Config()
-    p.add_argument("--dataset", required=True, help="registered dataset name")
-    p.add_argument("--root", required=True, help="dataset folder")
+    add_dataset_arguments(p)
     p.add_argument("--encoder", default="resnet18", help="smp encoder name (paper: resnet50)")
     p.add_argument(
         "--output-stride",
@@ -69,10 +70,12 @@ def add_classifier_arguments(p: argparse.ArgumentParser) -> None:
 
 def run_classifier(args: argparse.Namespace) -> int:
     from colocam_plugin.api import create_dataset
+    from colocam_plugin.builtin.commands import dataset_kwargs
     from colocam_plugin.models.classifier import WGAPClassifier
     from colocam_plugin.train.stage1 import Stage1Config, evaluate_accuracy, train_classifier
 
-    train = create_dataset(args.dataset, args.root, "train")
+    kw = dataset_kwargs(args)
+    train = create_dataset(args.dataset, args.root, "train", **kw)
     resize = args.resize or round(args.image_size * 8 / 7)
     cfg = Stage1Config(
         epochs=args.epochs,
@@ -101,8 +104,8 @@ def run_classifier(args: argparse.Namespace) -> int:
     )
     msg = f"classifier saved to {args.out} (epoch {ckpt['epoch']})"
     try:
-        test = create_dataset(args.dataset, args.root, "test")
-    except Exception:  # a dataset without a test split is fine here
+        test = create_dataset(args.dataset, args.root, "test", **kw)
+    except (ColocamError, ValueError):  # a dataset without a test split is fine here
         test = None
     if test is not None and test.frames:
         acc = evaluate_accuracy(model, test.frames, loader, device=args.device)
@@ -112,13 +115,13 @@ def run_classifier(args: argparse.Namespace) -> int:
 
 
 def add_train_arguments(p: argparse.ArgumentParser) -> None:
+    from colocam_plugin.builtin.commands import add_dataset_arguments
     from colocam_plugin.train.stage2 import METHODS, Stage2Config
 
     d = Stage2Config()
     p.add_argument("--method", default="colocam", choices=METHODS)
     p.add_argument("--classifier", required=True, help="stage-1 checkpoint")
-    p.add_argument("--dataset", required=True, help="registered dataset name")
-    p.add_argument("--root", required=True, help="dataset folder")
+    add_dataset_arguments(p)
     p.add_argument("--out", required=True, help="stage-2 checkpoint path")
     p.add_argument("--n-frames", type=int, default=d.n_frames)
     p.add_argument(
@@ -172,12 +175,15 @@ def run_train(args: argparse.Namespace) -> int:
         "use_asc": "asc" in terms,
         "use_coloc": "coloc" in terms,
     }
+    from colocam_plugin.builtin.commands import dataset_kwargs
+
     ckpt = train_stage2(
         args.classifier,
         args.dataset,
         args.root,
         args.out,
         config_overrides=overrides,
+        dataset_kwargs=dataset_kwargs(args),
         cache_dir=args.cache_dir,
         device=args.device,
         resume=not args.no_resume,
@@ -194,6 +200,7 @@ def train_stage2(
     out: str | Path,
     *,
     config_overrides: dict[str, Any],
+    dataset_kwargs: dict[str, Any] | None = None,
     cache_dir: str | Path | None = None,
     device: str = "cpu",
     resume: bool = True,
@@ -208,7 +215,7 @@ def train_stage2(
 
     ccfg = load_checkpoint(classifier_path, kind="classifier")["config"]
     cfg = Stage2Config(image_size=ccfg["image_size"], resize=ccfg["resize"], **config_overrides)
-    train = create_dataset(dataset, root, "train")
+    train = create_dataset(dataset, root, "train", **(dataset_kwargs or {}))
     classifier = load_classifier(classifier_path, device=device)
     frames = [f for s in train.shots for f in s.frames]
     cams = cached_cams(

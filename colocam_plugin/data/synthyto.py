@@ -1,0 +1,909 @@
+"""SynthYTO: a synthetic YouTube-Objects v1.0 tree, hard for CAMs in the ways real video is.
+
+Every object is a large textured body (shared shapes and palette across classes,
+so the body says nothing about the class) with a small protruding *part* whose
+shape and pattern, drawn in the body's own two colours, are the only class
+evidence. A classifier therefore fires on the part, while the ground truth
+boxes the whole object; CoLo-CAM's colour term is what can spread the map over
+the body. Frames add real clutter (scikit-image photos and textures, panned),
+same-coloured distractor bodies without a part, objects leaving the view while
+the video label stays, several objects of the class, and drifting scale,
+colour and illumination. The layout is exactly the YTO v1.0 download read by
+:func:`colocam_plugin.data.yto_v1.load_yto_v1`; every knob is documented in
+``docs/synthyto.md``.
+
+Extra files (ignored by the reader): ``synthyto.json`` (manifest: config, its
+hash, counts, content hash), ``synthyto_frames.jsonl`` (one line per frame:
+object/part boxes, visible fractions, distractor count) and, beside every
+annotated frame, ``frameNNNN.jpg_mask.png`` (uint8 0/255 mask of the boxed
+objects' pixels, for PxAP).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import itertools
+import json
+import logging
+import math
+import os
+import shutil
+import tempfile
+from dataclasses import asdict, dataclass, fields, replace
+from pathlib import Path
+from typing import Any
+
+import cv2
+import numpy as np
+import scipy.io
+from PIL import Image, ImageDraw
+
+from colocam_plugin.errors import DataError
+
+__all__ = [
+    "FRAME_TABLE",
+    "MANIFEST",
+    "YTO_CLASSES",
+    "SynthYTOConfig",
+    "default_cache_dir",
+    "generate_synthyto",
+    "read_frame_table",
+    "render_contact_sheet",
+]
+
+log = logging.getLogger(__name__)
+
+#: YouTube-Objects class names, in the dataset's label order.
+YTO_CLASSES = (
+    *("aeroplane", "bird", "boat", "car", "cat"),
+    *("cow", "dog", "horse", "motorbike", "train"),
+)
+MANIFEST = "synthyto.json"
+FRAME_TABLE = "synthyto_frames.jsonl"
+#: Bumped whenever the pixels change for an unchanged config (invalidates caches).
+GENERATOR_VERSION = 1
+
+_PALETTE = (
+    np.array(
+        [
+            *([200, 45, 40], [235, 140, 30], [225, 205, 60], [70, 160, 60]),
+            *([40, 150, 160], [50, 80, 190], [130, 60, 160], [120, 80, 45]),
+            *([225, 225, 215], [60, 60, 65]),
+        ],
+        dtype=np.float32,
+    )
+    / 255.0
+)
+_BACKGROUNDS = (
+    *("grass", "brick", "gravel", "rocket", "coffee", "chelsea", "astronaut"),
+    *("stereo_motorcycle", "camera", "coins", "hubble_deep_field", "immunohistochemistry"),
+)
+_TEXTURES = ("grass", "brick", "gravel")  # fine grain: cropped closer than photos
+_PX_PER_UNIT = 28.0  # sprite resolution: pixels per body radius
+
+
+@dataclass(frozen=True)
+class SynthYTOConfig:
+    """Every knob of the generator (the defaults are the demo/CI dataset).
+
+    Sizes are fractions of the frame's shorter side; ranges are ``(low, high)``
+    drawn uniformly. See ``docs/synthyto.md`` for pictures and the reasoning.
+
+    Attributes:
+        seed: master seed; same config -> byte-identical tree.
+        num_classes: C >= 1; the first 10 use YTO names, then ``class10`` ...
+        train_videos_per_class: videos listed in ``sets/train.txt`` (>= 1).
+        test_videos_per_class: videos listed in ``sets/test.txt`` (>= 0).
+        shots_per_video: shot folders per video (>= 1).
+        frames_per_shot: mean frames per shot (>= 2).
+        shot_length_jitter: shot length is uniform in ``frames_per_shot +- jitter``.
+        frame_size: ``(W, H)`` pixels, each >= 32.
+        annotate_every: frame ``i`` of a shot is annotated when
+            ``i % annotate_every == offset`` (random offset per shot) and an
+            object is visible; train videos give val frames, test videos test.
+        body_size: body diameter (2 x mean radius), fraction of the shorter side.
+        body_aspect: body elongation (major/minor axis ratio).
+        part_area: part area as a fraction of the body area (class evidence).
+        scale_drift: object size changes by a factor in ``[1/(1+d), 1+d]`` per shot.
+        rotation_speed: max body rotation per frame, degrees.
+        out_of_view_prob: share of shots where the object leaves the view (it
+            exits and returns, enters late or exits early); exact quota over the
+            dataset, at least one shot when > 0.
+        multi_object_prob: share of shots (exact quota) with a second object.
+        distractors: ``(min, max)`` part-less bodies per shot, behind objects.
+        same_colour_distractor_prob: chance a distractor copies the object's colours.
+        appearance_drift: per-channel object colour gain and global illumination
+            drift across a shot (max relative change).
+        camera_pan: background window travel across a shot, fraction of the window.
+        noise_std: sensor noise, standard deviation on 0..255.
+        shot_variation: every shot shows a new object instance (shape, colours,
+            texture) on a new background, as YTO videos are compilations of
+            shots; ``False`` keeps one instance and scene per video, which a
+            classifier trained from scratch memorises per video.
+        min_box_pixels: an object gets a box (and mask pixels) only with at least
+            this many visible pixels; a frame is annotated only if one does.
+        jpeg_quality: JPEG quality (4:4:4 chroma).
+        write_masks: write ``frameNNNN.jpg_mask.png`` beside annotated frames.
+    """
+
+    seed: int = 0
+    num_classes: int = 5
+    train_videos_per_class: int = 4
+    test_videos_per_class: int = 2
+    shots_per_video: int = 3
+    frames_per_shot: int = 12
+    shot_length_jitter: int = 2
+    frame_size: tuple[int, int] = (160, 120)
+    annotate_every: int = 4
+    body_size: tuple[float, float] = (0.25, 0.45)
+    body_aspect: tuple[float, float] = (1.0, 1.8)
+    part_area: tuple[float, float] = (0.12, 0.2)
+    scale_drift: float = 0.35
+    rotation_speed: float = 3.0
+    out_of_view_prob: float = 0.3
+    multi_object_prob: float = 0.25
+    distractors: tuple[int, int] = (0, 2)
+    same_colour_distractor_prob: float = 0.5
+    appearance_drift: float = 0.2
+    camera_pan: float = 0.3
+    noise_std: float = 3.0
+    shot_variation: bool = True
+    min_box_pixels: int = 8
+    jpeg_quality: int = 90
+    write_masks: bool = True
+
+    def __post_init__(self) -> None:
+        for name in ("frame_size", "distractors"):
+            object.__setattr__(self, name, tuple(int(v) for v in getattr(self, name)))
+        for name in ("body_size", "body_aspect", "part_area"):
+            object.__setattr__(self, name, tuple(float(v) for v in getattr(self, name)))
+        minimum = dict(num_classes=1, train_videos_per_class=1, test_videos_per_class=0)
+        minimum |= dict(shots_per_video=1, frames_per_shot=2, shot_length_jitter=0)
+        minimum |= dict(annotate_every=1, min_box_pixels=1, jpeg_quality=1)
+        checks = [(k, getattr(self, k) >= low, f">= {low}") for k, low in minimum.items()]
+        checks += [
+            ("num_classes", self.num_classes <= 100, "<= 100"),
+            ("jpeg_quality", self.jpeg_quality <= 100, "<= 100"),
+            ("shot_length_jitter", self.shot_length_jitter <= self.frames_per_shot - 2, "<= F-2"),
+            (
+                "frame_size",
+                len(self.frame_size) == 2 and min(self.frame_size) >= 32,
+                "(W, H) >= 32",
+            ),
+        ]
+        for k in ("body_size", "body_aspect", "part_area", "distractors"):
+            pair = getattr(self, k)
+            checks.append((k, len(pair) == 2 and 0 <= pair[0] <= pair[1], "0 <= low <= high"))
+        for k in ("out_of_view_prob", "multi_object_prob", "same_colour_distractor_prob"):
+            checks.append((k, 0.0 <= getattr(self, k) <= 1.0, "a probability"))
+        for name, ok, want in checks:
+            if not ok:
+                raise ValueError(
+                    f"SynthYTOConfig.{name}: expected {want}, got {getattr(self, name)!r}"
+                )
+
+    @classmethod
+    def tiny(cls, **changes: Any) -> SynthYTOConfig:
+        """A 2-class, 4-video, 64x48 preset for unit tests (about a second).
+
+        Every hard case is forced: out-of-view shots, a second object, one
+        distractor per shot.
+
+        Examples:
+            >>> SynthYTOConfig.tiny(seed=3).frame_size
+            (64, 48)
+        """
+        base = dict(num_classes=2, train_videos_per_class=1, test_videos_per_class=1)
+        base |= dict(shots_per_video=2, frames_per_shot=8, shot_length_jitter=0)
+        base |= dict(frame_size=(64, 48), annotate_every=2, out_of_view_prob=0.5)
+        base |= dict(multi_object_prob=0.5, distractors=(1, 1), min_box_pixels=4)
+        return cls(**{**base, **changes})
+
+    @property
+    def classes(self) -> list[str]:
+        """Class names, ``label`` indexes this list."""
+        return [YTO_CLASSES[k] if k < 10 else f"class{k:02d}" for k in range(self.num_classes)]
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready dict of the knobs."""
+        return {k: list(v) if isinstance(v, tuple) else v for k, v in asdict(self).items()}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> SynthYTOConfig:
+        """Inverse of :meth:`to_dict`; unknown keys raise ``ValueError``."""
+        known = {f.name for f in fields(cls)}
+        if unknown := sorted(set(data) - known):
+            raise ValueError(f"SynthYTOConfig: unknown knobs {unknown}; valid: {sorted(known)}")
+        return cls(**{k: tuple(v) if isinstance(v, list) else v for k, v in data.items()})
+
+    @property
+    def hash(self) -> str:
+        """sha256 of the knobs and the generator version (hex, 64 chars)."""
+        payload = json.dumps({"version": GENERATOR_VERSION, **self.to_dict()}, sort_keys=True)
+        return hashlib.sha256(payload.encode()).hexdigest()
+
+
+def default_cache_dir(config: SynthYTOConfig | None = None) -> Path:
+    """``<cache>/synthyto-<hash[:12]>``; ``<cache>`` is ``$COLOCAM_CACHE_DIR``, else
+    ``$XDG_CACHE_HOME/colocam``, else ``~/.cache/colocam``.
+
+    Examples:
+        >>> default_cache_dir(SynthYTOConfig.tiny()).name.startswith("synthyto-")
+        True
+    """
+    config = config or SynthYTOConfig()
+    base = os.environ.get("COLOCAM_CACHE_DIR")
+    if not base:
+        xdg = os.environ.get("XDG_CACHE_HOME")
+        base = str(Path(xdg) / "colocam") if xdg else str(Path.home() / ".cache" / "colocam")
+    return Path(base) / f"synthyto-{config.hash[:12]}"
+
+
+def _read_manifest(root: Path) -> dict[str, Any] | None:
+    try:
+        return json.loads((root / MANIFEST).read_text())
+    except (OSError, ValueError):
+        return None
+
+
+def generate_synthyto(
+    root: str | Path | None = None,
+    config: SynthYTOConfig | None = None,
+    *,
+    seed: int | None = None,
+    num_classes: int | None = None,
+    train_videos_per_class: int | None = None,
+    test_videos_per_class: int | None = None,
+    shots_per_video: int | None = None,
+    frames_per_shot: int | None = None,
+    frame_size: tuple[int, int] | None = None,
+    annotate_every: int | None = None,
+) -> Path:
+    """Write a SynthYTO tree at ``root`` (or reuse it) and return its path.
+
+    Idempotent: if ``root/synthyto.json`` has the same config hash, nothing is
+    written. Otherwise the tree is built in a sibling temporary folder and
+    renamed into place, so a crash never leaves a half tree; an older
+    SynthYTO tree at ``root`` is replaced, any other non-empty folder is refused.
+
+    Args:
+        root: target folder; ``None`` -> :func:`default_cache_dir`.
+        config: all knobs (default :class:`SynthYTOConfig`); the keyword
+            arguments below override single fields of it.
+        seed, num_classes, train_videos_per_class, test_videos_per_class,
+            shots_per_video, frames_per_shot, frame_size, annotate_every:
+            see :class:`SynthYTOConfig`.
+
+    Returns:
+        The tree's root.
+
+    Raises:
+        DataError: ``root`` is a non-empty folder that is not a SynthYTO tree.
+        ValueError: a knob is out of range.
+
+    Examples:
+        >>> import tempfile
+        >>> tmp = Path(tempfile.mkdtemp())
+        >>> root = generate_synthyto(tmp / "yto", SynthYTOConfig.tiny())
+        >>> sorted(p.name for p in root.iterdir())
+        ['aeroplane', 'bird', 'synthyto.json', 'synthyto_frames.jsonl']
+        >>> generate_synthyto(root, SynthYTOConfig.tiny()) == root  # cached: no work
+        True
+    """
+    overrides = {
+        k: v
+        for k, v in {
+            "seed": seed,
+            "num_classes": num_classes,
+            "train_videos_per_class": train_videos_per_class,
+            "test_videos_per_class": test_videos_per_class,
+            "shots_per_video": shots_per_video,
+            "frames_per_shot": frames_per_shot,
+            "frame_size": frame_size,
+            "annotate_every": annotate_every,
+        }.items()
+        if v is not None
+    }
+    cfg = replace(config or SynthYTOConfig(), **overrides)
+    root = Path(root) if root is not None else default_cache_dir(cfg)
+    manifest = _read_manifest(root)
+    if manifest is not None and manifest.get("config_hash") == cfg.hash:
+        return root
+    if root.exists() and manifest is None and (not root.is_dir() or any(root.iterdir())):
+        raise DataError(
+            f"{root}: exists and is not a SynthYTO tree (no {MANIFEST}); refusing to overwrite"
+        )
+    root.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{root.name}.tmp-", dir=root.parent))
+    try:
+        info = _render_tree(tmp, cfg)
+        info.update(format="synthyto", generator_version=GENERATOR_VERSION, config=cfg.to_dict())
+        info["config_hash"] = cfg.hash
+        info["content_sha256"] = _content_hash(tmp)
+        (tmp / MANIFEST).write_text(json.dumps(info, indent=1, sort_keys=True) + "\n")
+        _swap_into_place(tmp, root, cfg.hash)
+    finally:
+        if tmp.exists():
+            shutil.rmtree(tmp, ignore_errors=True)
+    return root
+
+
+def _swap_into_place(tmp: Path, root: Path, config_hash: str) -> None:
+    trash = None
+    if root.exists() and _read_manifest(root) is not None:
+        trash = Path(tempfile.mkdtemp(prefix=f".{root.name}.old-", dir=root.parent))
+        os.replace(root, trash / "tree")
+    try:
+        os.replace(tmp, root)  # atomic; replaces an empty folder
+    except OSError:
+        other = _read_manifest(root)  # a concurrent writer won the race
+        if other is None or other.get("config_hash") != config_hash:
+            raise DataError(f"{root}: appeared while generating and holds another tree") from None
+    if trash is not None:
+        shutil.rmtree(trash, ignore_errors=True)
+
+
+def _content_hash(root: Path) -> str:
+    digest = hashlib.sha256()
+    for path in sorted(p for p in root.rglob("*") if p.is_file() and p.name != MANIFEST):
+        digest.update(path.relative_to(root).as_posix().encode() + b"\0")
+        digest.update(hashlib.sha256(path.read_bytes()).digest())
+    return digest.hexdigest()
+
+
+def read_frame_table(root: str | Path) -> list[dict[str, Any]]:
+    """Per-frame records of ``synthyto_frames.jsonl`` (see the module docstring).
+
+    Each record: ``path`` (relative), ``label``, ``video``, ``shot``, ``frame``
+    (0-based in the shot), ``video_split`` (``"train"``/``"test"``),
+    ``annotated``, ``n_distractors`` and ``objects``: one dict per object of
+    the class with ``box``/``part_box`` (``[x0, y0, x1, y1]`` inclusive, or
+    ``None`` when not boxed) and ``visible`` (visible share of its area).
+
+    Raises:
+        DataError: the file is missing or a line is not JSON.
+    """
+    path = Path(root) / FRAME_TABLE
+    try:
+        lines = path.read_text().splitlines()
+    except OSError as exc:
+        raise DataError(f"{path}: cannot read the frame table ({exc})") from exc
+    out = []
+    for i, line in enumerate(lines, 1):
+        try:
+            out.append(json.loads(line))
+        except ValueError as exc:
+            raise DataError(f"{path}:{i}: not JSON ({exc})") from exc
+    return out
+
+
+def render_contact_sheet(
+    root: str | Path, out_png: str | Path, *, num_frames: int = 12, columns: int = 4, zoom: int = 2
+) -> Path:
+    """Draw a grid of frames with their GT boxes (green) and part boxes (orange).
+
+    Picks annotated test frames class by class, plus out-of-view and
+    multi-object frames when the tree has them; captions name class, shot and
+    frame.
+
+    Args:
+        root: a SynthYTO tree.
+        out_png: output PNG path (parents created).
+        num_frames: cells in the sheet (>= 1).
+        columns: cells per row (>= 1).
+        zoom: integer upscaling of each frame (nearest).
+
+    Returns:
+        ``out_png`` as a Path.
+    """
+    if num_frames < 1 or columns < 1 or zoom < 1:
+        raise ValueError(f"num_frames, columns, zoom must be >= 1, got {num_frames, columns, zoom}")
+    root = Path(root)
+    table = read_frame_table(root)
+    out_of_view = [r for r in table if all(o["visible"] == 0 for o in r["objects"])]
+    multi = [
+        r for r in table if r["annotated"] and sum(o["box"] is not None for o in r["objects"]) > 1
+    ]
+    annotated = [r for r in table if r["annotated"]]
+    by_class: dict[int, list[dict[str, Any]]] = {}
+    for rec in sorted(annotated, key=lambda r: (r["video_split"] != "test", r["path"])):
+        by_class.setdefault(rec["label"], []).append(rec)
+    picks: list[dict[str, Any]] = [*out_of_view[:1], *multi[:1]]
+    seen = {r["shot"] for r in picks}  # one frame per shot first, then the rest
+    queues = [list(v) for _, v in sorted(by_class.items())]
+    for fresh_only in (True, False):
+        for _ in range(max(map(len, queues), default=0)):
+            for queue in queues:
+                rec = next((r for r in queue if not fresh_only or r["shot"] not in seen), None)
+                if rec is not None and len(picks) < num_frames:
+                    queue.remove(rec)
+                    picks.append(rec)
+                    seen.add(rec["shot"])
+    classes = _read_manifest(root)["classes"] if _read_manifest(root) else []
+    cells = []
+    for rec in picks[:num_frames]:
+        img = Image.open(root / rec["path"]).convert("RGB")
+        img = img.resize((img.width * zoom, img.height * zoom), Image.NEAREST)
+        canvas = Image.new("RGB", (img.width, img.height + 12), "white")
+        canvas.paste(img, (0, 0))
+        draw = ImageDraw.Draw(canvas)
+        for obj in rec["objects"]:
+            for key, colour in (("box", (0, 255, 0)), ("part_box", (255, 150, 0))):
+                if obj[key] is not None:
+                    x0, y0, x1, y1 = (v * zoom for v in obj[key])
+                    draw.rectangle((x0, y0, x1 + zoom - 1, y1 + zoom - 1), outline=colour)
+        name = classes[rec["label"]] if rec["label"] < len(classes) else str(rec["label"])
+        tag = " out" if all(o["visible"] == 0 for o in rec["objects"]) else ""
+        draw.text(
+            (2, img.height), f"{name} {rec['shot'].split('/', 1)[1]} f{rec['frame']}{tag}", fill=0
+        )
+        cells.append(canvas)
+    w, h = cells[0].size
+    rows = math.ceil(len(cells) / columns)
+    sheet = Image.new("RGB", (columns * (w + 4), rows * (h + 4)), "white")
+    for i, cell in enumerate(cells):
+        sheet.paste(cell, ((i % columns) * (w + 4), (i // columns) * (h + 4)))
+    out_png = Path(out_png)
+    out_png.parent.mkdir(parents=True, exist_ok=True)
+    sheet.save(out_png, optimize=True)
+    return out_png
+
+
+# --------------------------------------------------------------------------- rendering
+# Units: a body has mean radius 1 ("unit"); sprites are drawn once per object at
+# _PX_PER_UNIT pixels per unit, then warped (rotate, scale, translate) into frames.
+
+
+@dataclass
+class _Sprite:
+    rgba: np.ndarray  # (s, s, 4) float32, premultiplied colour
+    part: np.ndarray  # (s, s) float32 part alpha (zeros for distractors)
+    centre: float  # body origin, sprite pixels (x == y)
+    ppu: float  # sprite pixels per unit
+    area: float  # alpha sum, sprite pixels
+    extent: float  # furthest drawn point from the origin, units
+
+
+@dataclass
+class _Track:
+    sprite: _Sprite
+    pos: np.ndarray  # (T, 2) frame pixels
+    radius: np.ndarray  # (T,) frame pixels per unit
+    angle: np.ndarray  # (T,) radians
+    gain: np.ndarray  # (T, 3) colour gain
+
+
+def _shape_polygon(kind: int) -> np.ndarray:
+    """Unit part outline, +x pointing away from the body, centred on its vertices."""
+    ring = np.linspace(0, 2 * np.pi, 24, endpoint=False)
+    star = np.arange(10) * np.pi / 5
+    plus = [1, 0.35, 0.35, 0.35, 0.35, 1, -0.35, 1, -0.35, 0.35, -1, 0.35]
+    plus += [-v for v in plus]  # point symmetry completes the cross
+    shapes = [
+        np.c_[np.cos(ring), np.sin(ring)],  # 0 disc
+        np.c_[np.cos([0, 2.094, 4.189]), np.sin([0, 2.094, 4.189])],  # 1 triangle, tip out
+        [0.8, 0.8, -0.8, 0.8, -0.8, -0.8, 0.8, -0.8],  # 2 square
+        [1.2, 0, 0, 0.7, -1.2, 0, 0, -0.7],  # 3 rhombus, tip out
+        plus,  # 4 cross
+        np.c_[np.cos(star), np.sin(star)] * np.tile([1.0, 0.45], 5)[:, None],  # 5 star
+        [1, 0, 0.1, 0.8, 0.1, 0.3, -0.9, 0.3, -0.9, -0.3, 0.1, -0.3, 0.1, -0.8],  # 6 arrow
+        [
+            1,
+            -0.9,
+            1,
+            0.9,
+            0.45,
+            0.9,
+            0.45,
+            0.3,
+            -0.9,
+            0.3,
+            -0.9,
+            -0.3,
+            0.45,
+            -0.3,
+            0.45,
+            -0.9,
+        ],  # 7 T
+        np.c_[np.cos(ring[6:19]) + 0.5, np.sin(ring[6:19])],  # 8 half disc, flat side out
+        [1, 1, 0, 0.25, -1, 1, -1, -1, 0, -0.25, 1, -1],  # 9 bow tie
+    ]
+    pts = np.asarray(shapes[kind % 10], dtype=np.float64).reshape(-1, 2)
+    return pts - pts.mean(axis=0)
+
+
+def _pattern(kind: int, u: np.ndarray, v: np.ndarray, inside: np.ndarray, px: float) -> np.ndarray:
+    """Class pattern (drawn in the second colour) in part coordinates (u outward)."""
+    r2 = u * u + v * v
+    k = kind % 10
+    if k == 0:
+        return r2 < 0.35**2
+    if k == 1:
+        return np.floor((v + 1) * 2.5) % 2 == 1
+    if k == 2:
+        return (u > 0) ^ (v > 0)
+    if k == 3:
+        return (r2 > 0.4**2) & (r2 < 0.68**2)
+    if k == 4:
+        return np.floor((u + 1) * 2.5) % 2 == 1
+    if k == 5:
+        return u > 0.1
+    if k == 6:
+        return np.abs(u - v) < 0.3
+    if k == 7:
+        size = max(3, round(0.5 * px) | 1)
+        eroded = cv2.erode(inside.astype(np.uint8), np.ones((size, size), np.uint8))
+        return inside & ~eroded.astype(bool)
+    if k == 8:
+        return ((u * u + (v - 0.45) ** 2) < 0.22**2) | ((u * u + (v + 0.45) ** 2) < 0.22**2)
+    return np.ones_like(inside)
+
+
+def _poly_area(pts: np.ndarray) -> float:
+    x, y = pts[:, 0], pts[:, 1]
+    return 0.5 * abs(float(np.dot(x, np.roll(y, 1)) - np.dot(y, np.roll(x, 1))))
+
+
+def _fill(size: int, centre: float, pts: np.ndarray, ppu: float) -> np.ndarray:
+    img = np.zeros((size, size), np.uint8)
+    fixed = np.round((centre + pts * ppu) * 16).astype(np.int32)
+    cv2.fillPoly(img, [fixed], 255, lineType=cv2.LINE_AA, shift=4)
+    return img.astype(np.float32) / 255.0
+
+
+def _make_sprite(
+    rng: np.random.Generator, cfg: SynthYTOConfig, colours: np.ndarray, part_kind: int | None
+) -> _Sprite:
+    """A textured body, plus the class part when ``part_kind`` is given."""
+    t = np.linspace(0, 2 * np.pi, 72, endpoint=False)
+    r = np.ones_like(t)
+    for k in range(2, 6):
+        r += rng.uniform(0, 0.16 / (k - 1)) * np.cos(k * t + rng.uniform(0, 2 * np.pi))
+    aspect = math.sqrt(rng.uniform(*cfg.body_aspect))
+    body = np.c_[
+        np.clip(r, 0.55, None) * np.cos(t) * aspect, np.clip(r, 0.55, None) * np.sin(t) / aspect
+    ]
+    part = None
+    if part_kind is not None:
+        unit = _shape_polygon(part_kind)
+        scale = math.sqrt(rng.uniform(*cfg.part_area) * _poly_area(body) / _poly_area(unit))
+        q = body[rng.integers(len(body))]
+        d = q / np.linalg.norm(q)
+        centre_uv = q + d * 0.45 * scale
+        rot = np.array([[d[0], -d[1]], [d[1], d[0]]])
+        part = centre_uv + (unit * scale) @ rot.T
+    pts = body if part is None else np.vstack([body, part])
+    extent = float(np.linalg.norm(pts, axis=1).max())
+    ppu = _PX_PER_UNIT
+    half = math.ceil((extent + 0.15) * ppu)
+    size = 2 * half + 1
+    ys, xs = np.mgrid[0:size, 0:size].astype(np.float32)
+    x, y = (xs - half) / ppu, (ys - half) / ppu
+    style = rng.integers(4)
+    if style == 0:
+        mark = np.zeros((size, size), bool)
+        for _ in range(rng.integers(4, 10)):
+            cx, cy = rng.uniform(-1.2, 1.2, 2)
+            mark |= (x - cx) ** 2 + (y - cy) ** 2 < rng.uniform(0.1, 0.25) ** 2
+    elif style == 1:
+        phi, freq = rng.uniform(0, np.pi), rng.uniform(0.8, 1.8)
+        wave = np.sin(2 * np.pi * freq * (x * np.cos(phi) + y * np.sin(phi)) + rng.uniform(0, 6.3))
+        mark = wave > rng.uniform(0.2, 0.6)
+    elif style == 2:
+        noise = cv2.resize(
+            rng.random((6, 6)).astype(np.float32), (size, size), interpolation=cv2.INTER_CUBIC
+        )
+        mark = noise > np.quantile(noise, rng.uniform(0.55, 0.75))
+    else:
+        mark = np.zeros((size, size), bool)
+    psi = rng.uniform(0, 2 * np.pi)
+    shade = np.clip(1 + 0.1 * (x * np.cos(psi) + y * np.sin(psi)), 0.75, 1.2)[..., None]
+    grain = cv2.GaussianBlur(rng.normal(0, 0.04, (size, size)).astype(np.float32), (0, 0), 1.0)
+    first, second = colours
+    body_rgb = np.where(mark[..., None], second, first) * shade + grain[..., None]
+    body_a = _fill(size, half, body, ppu)
+    part_a = np.zeros_like(body_a)
+    rgb = body_rgb * body_a[..., None]
+    if part is not None and part_kind is not None:
+        part_a = _fill(size, half, part, ppu)
+        rel_x, rel_y = x - centre_uv[0], y - centre_uv[1]
+        u = (rel_x * d[0] + rel_y * d[1]) / scale
+        v = (-rel_x * d[1] + rel_y * d[0]) / scale
+        pattern_kind = (part_kind % 10 + part_kind // 10) % 10
+        pat = _pattern(pattern_kind, u, v, part_a > 0.5, scale * ppu)
+        part_rgb = np.where(pat[..., None], second, first) * shade + grain[..., None]
+        rgb = part_rgb * part_a[..., None] + rgb * (1 - part_a[..., None])
+    alpha = 1 - (1 - body_a) * (1 - part_a)
+    rgba = np.dstack([np.clip(rgb, 0, None), alpha]).astype(np.float32)
+    return _Sprite(rgba, part_a, float(half), ppu, float(alpha.sum()), extent)
+
+
+def _shrink(sprite: _Sprite, factor: float) -> _Sprite:
+    """Pre-shrink a sprite (area filter) so per-frame warps do not alias."""
+    if factor >= 0.95:
+        return sprite
+    size = max(3, round(sprite.rgba.shape[0] * factor))
+    f = size / sprite.rgba.shape[0]
+    rgba = cv2.resize(sprite.rgba, (size, size), interpolation=cv2.INTER_AREA)
+    part = cv2.resize(sprite.part, (size, size), interpolation=cv2.INTER_AREA)
+    centre = (sprite.centre + 0.5) * f - 0.5
+    return _Sprite(rgba, part, centre, sprite.ppu * f, float(rgba[..., 3].sum()), sprite.extent)
+
+
+def _make_track(
+    rng: np.random.Generator,
+    cfg: SynthYTOConfig,
+    sprite: _Sprite,
+    length: int,
+    out_mode: str | None,
+) -> _Track:
+    """Trajectory, size, rotation and colour drift of one object over a shot."""
+    w, h = cfg.frame_size
+    t = np.arange(length, dtype=np.float64)
+    frac = t / (length - 1)
+    r0 = rng.uniform(*cfg.body_size) * min(w, h) / 2
+    ratio = math.exp(rng.uniform(-1, 1) * math.log1p(cfg.scale_drift))
+    radius = r0 * ratio**frac
+    wobble_amp = 0.015 * w
+    inside = lambda: rng.uniform([0.15 * w, 0.15 * h], [0.85 * w, 0.85 * h])  # noqa: E731
+    keys = [(0, inside()), (length - 1, inside())]
+    if out_mode is not None:
+        reach = sprite.extent * radius.max() + wobble_amp + 2
+        edge = rng.integers(4)
+
+        def outside() -> np.ndarray:
+            a = rng.uniform(0.2, 0.8)
+            return np.array(
+                [(-reach, a * h), (w - 1 + reach, a * h), (a * w, -reach), (a * w, h - 1 + reach)][
+                    edge
+                ]
+            )
+
+        a = int(rng.integers(max(1, length // 4), max(2, length // 2)))
+        b = min(length - 2, a + max(1, length // 4))
+        if out_mode == "exit_return" and b > a:
+            keys = [(0, keys[0][1]), (a, outside()), (b, outside()), (length - 1, keys[1][1])]
+        elif out_mode == "enter" or out_mode == "exit_return":
+            keys = [(0, outside()), (a, outside()), (length - 1, keys[1][1])]
+        else:
+            keys = [(0, keys[0][1]), (b, outside()), (length - 1, outside())]
+    pos = np.zeros((length, 2))
+    for (ta, pa), (tb, pb) in itertools.pairwise(keys):
+        s = np.clip((t - ta) / max(tb - ta, 1), 0, 1)  # linear: exits take several frames
+        seg = (t >= ta) & (t <= tb)
+        pos[seg] = pa + (pb - pa) * s[seg, None]
+    phase, cycles = rng.uniform(0, 2 * np.pi, 2), rng.uniform(0.5, 1.5)
+    pos += (
+        wobble_amp
+        * np.c_[np.sin(2 * np.pi * cycles * frac + phase[0]), np.cos(2 * np.pi * frac + phase[1])]
+    )
+    omega = math.radians(rng.uniform(-cfg.rotation_speed, cfg.rotation_speed))
+    angle = rng.uniform(0, 2 * np.pi) + omega * t
+    drift = cfg.appearance_drift
+    g0 = 1 + rng.uniform(-drift / 2, drift / 2, 3)
+    g1 = g0 * (1 + rng.uniform(-drift, drift, 3))
+    gain = g0 + (g1 - g0) * frac[:, None]
+    scale = (radius / sprite.ppu).mean()
+    sprite = _shrink(sprite, 1.25 * (radius.max() / sprite.ppu)) if scale < 0.75 else sprite
+    return _Track(sprite, pos, radius, angle, gain.astype(np.float32))
+
+
+def _warp(track: _Track, i: int, size: tuple[int, int]) -> tuple[np.ndarray, np.ndarray, float]:
+    """Warped premultiplied RGBA and part alpha of a track at frame ``i``, and its scale."""
+    sp = track.sprite
+    sc = track.radius[i] / sp.ppu
+    c, s = math.cos(track.angle[i]) * sc, math.sin(track.angle[i]) * sc
+    off = track.pos[i] - np.array([c * sp.centre - s * sp.centre, s * sp.centre + c * sp.centre])
+    mat = np.array([[c, -s, off[0]], [s, c, off[1]]], dtype=np.float64)
+    kw = {"flags": cv2.INTER_LINEAR, "borderMode": cv2.BORDER_CONSTANT, "borderValue": 0}
+    return cv2.warpAffine(sp.rgba, mat, size, **kw), cv2.warpAffine(sp.part, mat, size, **kw), sc
+
+
+def _bbox(mask: np.ndarray) -> list[int] | None:
+    ys, xs = np.nonzero(mask)
+    if xs.size == 0:
+        return None
+    return [int(xs.min()), int(ys.min()), int(xs.max()), int(ys.max())]
+
+
+def _load_background(name: str, cache: dict[str, np.ndarray]) -> np.ndarray:
+    if name not in cache:
+        try:
+            from skimage import data
+        except ImportError as exc:  # pragma: no cover - depends on the install
+            raise ImportError(
+                "SynthYTO needs scikit-image: pip install 'colocam-plugin[synth]'"
+            ) from exc
+        img = data.stereo_motorcycle()[0] if name == "stereo_motorcycle" else getattr(data, name)()
+        img = np.asarray(img, dtype=np.float32) / 255.0
+        cache[name] = img[..., :3] if img.ndim == 3 else img
+    return cache[name]
+
+
+def _background(
+    rng: np.random.Generator,
+    cfg: SynthYTOConfig,
+    source: np.ndarray,
+    length: int,
+    zoom_range: tuple[float, float],
+) -> list[np.ndarray]:
+    """Panned, zoomed window of a photo or texture for every frame of a shot.
+
+    The window is the most cluttered (highest pixel std) of 6 random draws, so
+    flat sky or black space rarely makes the background trivial.
+    """
+    w, h = cfg.frame_size
+    src_h, src_w = source.shape[:2]
+    best = (-1.0, 0.0, np.zeros(2))
+    for _ in range(6):
+        zoom, corner = rng.uniform(*zoom_range), rng.uniform(0, 1, 2)
+        win_h = zoom * min(src_h, src_w * h / w)
+        x0, y0 = corner * np.array([src_w - win_h * w / h, src_h - win_h]).clip(0)
+        patch = source[int(y0) : int(y0 + win_h) : 4, int(x0) : int(x0 + win_h * w / h) : 4]
+        if (clutter := float(patch.std())) > best[0]:
+            best = (clutter, win_h, corner)
+    _, win_h, corner = best
+    f = h / win_h
+    scaled = cv2.resize(
+        source, None, fx=f, fy=f, interpolation=cv2.INTER_AREA if f < 1 else cv2.INTER_LINEAR
+    )
+    room = np.array([scaled.shape[1] - w, scaled.shape[0] - h], dtype=np.float64).clip(0)
+    start = corner * room
+    direction = rng.uniform(0, 2 * np.pi)
+    end = np.clip(
+        start + cfg.camera_pan * w * np.array([math.cos(direction), math.sin(direction)]), 0, room
+    )
+    out = []
+    for i in range(length):
+        x, y = start + (end - start) * i / (length - 1)
+        mat = np.array([[1, 0, -x], [0, 1, -y]], dtype=np.float64)
+        out.append(
+            cv2.warpAffine(
+                scaled, mat, (w, h), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT
+            )
+        )
+    return out
+
+
+def _quota(prob: float, total: int, rng: np.random.Generator) -> set[int]:
+    count = 0 if prob == 0 else min(total, max(1, round(prob * total)))
+    return {int(i) for i in rng.choice(total, count, replace=False)}
+
+
+def _save_sticks(path: Path, cell: np.ndarray) -> None:
+    """``savemat(path, {"coor": cell})`` with a fixed header (scipy stamps the time)."""
+    buf = io.BytesIO()
+    scipy.io.savemat(buf, {"coor": cell})
+    text = b"MATLAB 5.0 MAT-file, written by colocam_plugin synthyto"
+    path.write_bytes(text.ljust(116, b" ") + buf.getvalue()[116:])
+
+
+def _scene(
+    rng: np.random.Generator, cfg: SynthYTOConfig, label: int, sources: dict[str, np.ndarray]
+) -> tuple[np.ndarray, _Sprite, np.ndarray, tuple[float, float]]:
+    """Object colours and sprite, background image and its zoom range."""
+    colours = _PALETTE[rng.choice(len(_PALETTE), 2, replace=False)]
+    hero = _make_sprite(rng, cfg, colours, label)
+    bg_name = _BACKGROUNDS[rng.integers(len(_BACKGROUNDS))]
+    source = _load_background(bg_name, sources)
+    zoom_range = (0.15, 0.35) if bg_name in _TEXTURES else (0.45, 0.9)  # keep grain visible
+    if source.ndim == 2:
+        source = source[..., None] * (0.5 + 0.5 * _PALETTE[rng.integers(len(_PALETTE))])
+    return colours, hero, source, zoom_range
+
+
+def _render_tree(tmp: Path, cfg: SynthYTOConfig) -> dict[str, Any]:
+    """Write every class folder and the frame table under ``tmp``; return counts."""
+    w, h = cfg.frame_size
+    n_videos = cfg.train_videos_per_class + cfg.test_videos_per_class
+    videos = []  # (class, video number, split)
+    for c, name in enumerate(cfg.classes):
+        crng = np.random.default_rng([cfg.seed, 1, c])
+        test = set((crng.choice(n_videos, cfg.test_videos_per_class, replace=False) + 1).tolist())
+        sets = tmp / name / "sets"
+        sets.mkdir(parents=True)
+        for split, ids in (
+            ("train", sorted(set(range(1, n_videos + 1)) - test)),
+            ("test", sorted(test)),
+        ):
+            (sets / f"{split}.txt").write_text("".join(f"{v:04d}\n" for v in ids))
+        videos += [(c, v, "test" if v in test else "train") for v in range(1, n_videos + 1)]
+    plan = np.random.default_rng([cfg.seed, 0])
+    n_shots = len(videos) * cfg.shots_per_video
+    out_shots = _quota(cfg.out_of_view_prob, n_shots, plan)
+    multi_shots = _quota(cfg.multi_object_prob, n_shots, plan)
+    sources: dict[str, np.ndarray] = {}
+    table: list[str] = []
+    counts = dict.fromkeys(("frames", "val_frames", "val_boxes", "test_frames", "test_boxes"), 0)
+    counts |= dict.fromkeys(("out_of_view_frames", "multi_object_frames", "distractor_frames"), 0)
+    for vi, (c, v, split) in enumerate(videos):
+        name = cfg.classes[c]
+        scene = _scene(np.random.default_rng([cfg.seed, 2, c, v]), cfg, c, sources)
+        for s in range(1, cfg.shots_per_video + 1):
+            shot_no = vi * cfg.shots_per_video + s - 1
+            srng = np.random.default_rng([cfg.seed, 3, c, v, s])
+            if cfg.shot_variation:
+                scene = _scene(np.random.default_rng([cfg.seed, 4, c, v, s]), cfg, c, sources)
+            colours, hero, source, zoom_range = scene
+            j = cfg.shot_length_jitter
+            length = cfg.frames_per_shot + int(srng.integers(-j, j + 1))
+            out_mode = None
+            if shot_no in out_shots:
+                out_mode = ("exit_return", "enter", "exit")[int(srng.integers(3))]
+            objects = [_make_track(srng, cfg, hero, length, out_mode)]
+            if shot_no in multi_shots:
+                other = _PALETTE[srng.choice(len(_PALETTE), 2, replace=False)]
+                objects.append(
+                    _make_track(srng, cfg, _make_sprite(srng, cfg, other, c), length, None)
+                )
+            distractors = []
+            for _ in range(int(srng.integers(cfg.distractors[0], cfg.distractors[1] + 1))):
+                same = srng.random() < cfg.same_colour_distractor_prob
+                pal = colours if same else _PALETTE[srng.choice(len(_PALETTE), 2, replace=False)]
+                distractors.append(
+                    _make_track(srng, cfg, _make_sprite(srng, cfg, pal, None), length, None)
+                )
+            backgrounds = _background(srng, cfg, source, length, zoom_range)
+            light0 = 1 + srng.uniform(-0.5, 0.5) * cfg.appearance_drift
+            light1 = light0 * (1 + srng.uniform(-0.5, 0.5) * cfg.appearance_drift)
+            offset = int(srng.integers(cfg.annotate_every))
+            folder = tmp / name / "data" / f"{v:04d}" / "shots" / f"{s:03d}"
+            folder.mkdir(parents=True)
+            for i in range(length):
+                frame = backgrounds[i].copy()
+                for track in distractors:
+                    rgba, _, _ = _warp(track, i, (w, h))
+                    frame = frame * (1 - rgba[..., 3:]) + rgba[..., :3] * track.gain[i]
+                masks, objs = [], []
+                for track in objects:
+                    rgba, part, sc = _warp(track, i, (w, h))
+                    frame = frame * (1 - rgba[..., 3:]) + rgba[..., :3] * track.gain[i]
+                    mask = rgba[..., 3] >= 0.5
+                    boxed = int(mask.sum()) >= cfg.min_box_pixels
+                    masks.append(mask if boxed else None)
+                    visible = float(rgba[..., 3].sum()) / (track.sprite.area * sc * sc)
+                    objs.append(
+                        {
+                            "box": _bbox(mask) if boxed else None,
+                            "part_box": _bbox(part >= 0.5) if boxed else None,
+                            "visible": round(min(1.0, visible), 4),
+                        }
+                    )
+                frame = frame * (light0 + (light1 - light0) * i / (length - 1))
+                frame = frame * 255 + srng.normal(0, cfg.noise_std, frame.shape)
+                pixels = np.clip(np.round(frame), 0, 255).astype(np.uint8)
+                path = folder / f"frame{i + 1:04d}.jpg"
+                Image.fromarray(pixels).save(path, quality=cfg.jpeg_quality, subsampling=0)
+                boxes = [o["box"] for o in objs if o["box"] is not None]
+                annotated = bool(boxes) and i % cfg.annotate_every == offset
+                if annotated:
+                    cell = np.empty((1, len(boxes)), dtype=object)
+                    for k, box in enumerate(boxes):
+                        cell[0, k] = np.asarray([box], dtype=np.float64)
+                    _save_sticks(Path(f"{path}_sticks.mat"), cell)
+                    if cfg.write_masks:
+                        union = np.any([m for m in masks if m is not None], axis=0)
+                        Image.fromarray(union.astype(np.uint8) * 255).save(f"{path}_mask.png")
+                    role = "val" if split == "train" else "test"
+                    counts[f"{role}_frames"] += 1
+                    counts[f"{role}_boxes"] += len(boxes)
+                counts["frames"] += 1
+                counts["out_of_view_frames"] += all(o["visible"] == 0 for o in objs)
+                counts["multi_object_frames"] += len(boxes) > 1
+                counts["distractor_frames"] += bool(distractors)
+                record = {
+                    "path": path.relative_to(tmp).as_posix(),
+                    "label": c,
+                    "video": f"{name}/{v:04d}",
+                    "shot": f"{name}/{v:04d}/{s:03d}",
+                    "frame": i,
+                    "video_split": split,
+                    "annotated": annotated,
+                    "n_distractors": len(distractors),
+                    "objects": objs,
+                }
+                table.append(json.dumps(record, sort_keys=True))
+    (tmp / FRAME_TABLE).write_text("\n".join(table) + "\n")
+    counts |= {"videos": len(videos), "shots": n_shots}
+    return {"classes": cfg.classes, "counts": counts}
