@@ -35,7 +35,7 @@ def make_frame_loader(image_size: int, resize: int) -> Any:
 
     def load_batch(frames: Sequence[FrameRecord], train: bool, gen: torch.Generator) -> Any:
         t = train_t if train else eval_t
-        return torch.cat([t([read_image(f.path)], generator=gen).images for f in frames])
+        return torch.cat([t([read_image(f.path)], generator=gen).frames for f in frames])
 
     return load_batch
 
@@ -133,7 +133,13 @@ def add_train_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--lr-step", type=int, default=d.lr_step)
     p.add_argument("--pl-method", default=d.pl_method, help="CAM method of the pseudo-labels")
     p.add_argument("--coloc-weight", type=float, default=d.coloc_weight, help="lambda_c")
-    p.add_argument("--crf-weight", type=float, default=d.crf_weight)
+    p.add_argument("--crf-weight", type=float, default=d.crf_weight, help="at 224x224")
+    p.add_argument(
+        "--crf-step",
+        type=float,
+        default=d.crf_step,
+        help="CRF grid spacing (default: accurate; 0.5: fast on CPU)",
+    )
     p.add_argument("--tcam-k", type=int, default=d.tcam_k)
     p.add_argument(
         "--terms", default="pl,crf,asc,coloc", help="loss terms to use (ablation), comma-separated"
@@ -166,6 +172,7 @@ def run_train(args: argparse.Namespace) -> int:
         "pl_method": args.pl_method,
         "coloc_weight": args.coloc_weight,
         "crf_weight": args.crf_weight,
+        "crf_step": args.crf_step,
         "tcam_k": args.tcam_k,
         "head": args.head,
         "sampler": args.sampler,

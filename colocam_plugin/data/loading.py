@@ -21,7 +21,7 @@ __all__ = ["load_eval_batch", "resize_frame", "scaled_boxes"]
 
 def resize_frame(image: np.ndarray, size: int) -> torch.Tensor:
     """uint8 (H, W, 3) -> float (3, size, size) in 0..255, bilinear with antialias."""
-    t = torch.from_numpy(np.ascontiguousarray(image)).permute(2, 0, 1)[None].float()
+    t = torch.from_numpy(np.array(image, copy=True)).permute(2, 0, 1)[None].float()
     if t.shape[-2:] != (size, size):
         t = F.interpolate(t, size=(size, size), mode="bilinear", antialias=True)
     return t[0].clamp_(0, 255)

@@ -175,7 +175,7 @@ def train_classifier(
             opt.step()
             total += len(idx)
             correct += int((logits.argmax(1) == y).sum())
-            loss_sum += float(loss) * len(idx)
+            loss_sum += float(loss.detach()) * len(idx)
             bar.set_postfix(loss=f"{loss_sum / max(1, total):.3f}")
         sched.step()
         row = {
