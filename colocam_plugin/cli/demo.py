@@ -26,7 +26,12 @@ DEMO_BASELINES = ("cam", "gradcam", "gradcampp", "xgradcam", "layercam")
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--out", default="runs/demo", help="output folder")
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--encoder", default="resnet18")
+    p.add_argument(
+        "--pretrained",
+        default="efficientnet-lite0",
+        help="offline pretrained backbone (installed wheel); 'none' trains --encoder from scratch",
+    )
+    p.add_argument("--encoder", default="resnet18", help="encoder when --pretrained none")
     p.add_argument("--image-size", type=int, default=128)
     p.add_argument("--classifier-epochs", type=int, default=12)
     p.add_argument("--localizer-epochs", type=int, default=6)
@@ -68,28 +73,27 @@ def run(args: argparse.Namespace) -> int:
 
     t = _step("2/4 stage 1: classifier")
     clf_path = out / "classifier.pt"
-    from colocam_plugin.cli.run_train import run_classifier
+    from colocam_plugin.cli.run_train import train_stage1
+    from colocam_plugin.train.stage1 import Stage1Config
 
-    run_classifier(
-        argparse.Namespace(
-            dataset="yto-v1.0",
-            root=str(data_root),
-            encoder=args.encoder,
-            output_stride=32,
-            weights=None,
-            out=str(clf_path),
+    _, acc = train_stage1(
+        "yto-v1.0",
+        data_root,
+        clf_path,
+        config=Stage1Config(
             epochs=c_epochs,
-            batch_size=32,
             lr=0.01,
             lr_step=max(1, c_epochs // 2),
             image_size=args.image_size,
-            resize=None,
+            resize=round(args.image_size * 8 / 7),
             seed=args.seed,
-            device=device,
-            no_resume=False,
-            no_progress=not progress,
-        )
+        ),
+        encoder=args.encoder,
+        pretrained=None if args.pretrained == "none" else args.pretrained,
+        device=device,
+        progress=progress,
     )
+    print(f"classifier: {clf_path}, test frame accuracy {acc:.1f}%")
     print(f"({time.perf_counter() - t:.0f}s)")
 
     t = _step("3/4 stage 2: localizers")

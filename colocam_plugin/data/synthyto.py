@@ -1,11 +1,11 @@
 """SynthYTO: a synthetic YouTube-Objects v1.0 tree, hard for CAMs in the ways real video is.
 
-Every object is a large textured body (shared shapes and palette across classes,
-so the body says nothing about the class) with a small protruding *part* whose
-shape and pattern, drawn in the body's own two colours, are the only class
-evidence. A classifier therefore fires on the part, while the ground truth
-boxes the whole object; CoLo-CAM's colour term is what can spread the map over
-the body. Frames add real clutter (scikit-image photos and textures, panned),
+Every object is a large body (shared shapes across classes, mostly plain, in a
+colour that is no class's) with a small protruding *part* whose shape,
+pattern and pattern colour are the class evidence; the part's base colour is
+the body's own. A classifier therefore fires on the part, while the ground
+truth boxes the whole object; CoLo-CAM's colour term is what can spread the
+map over the body. Frames add real clutter (scikit-image photos and textures, panned),
 same-coloured distractor bodies without a part, objects leaving the view while
 the video label stays, several objects of the class, and drifting scale,
 colour and illumination. The layout is exactly the YTO v1.0 download read by
@@ -62,7 +62,7 @@ YTO_CLASSES = (
 MANIFEST = "synthyto.json"
 FRAME_TABLE = "synthyto_frames.jsonl"
 #: Bumped whenever the pixels change for an unchanged config (invalidates caches).
-GENERATOR_VERSION = 1
+GENERATOR_VERSION = 2
 
 _PALETTE = (
     np.array(
@@ -121,6 +121,10 @@ class SynthYTOConfig:
             texture) on a new background, as YTO videos are compilations of
             shots; ``False`` keeps one instance and scene per video, which a
             classifier trained from scratch memorises per video.
+        body_texture_prob: chance a body gets a texture (spots, stripes,
+            blotches) in its second colour; otherwise it is plain with shading
+            and grain. A textured body resembles the class patterns and makes
+            the part much harder to learn (most bodies are plain).
         min_box_pixels: an object gets a box (and mask pixels) only with at least
             this many visible pixels; a frame is annotated only if one does.
         jpeg_quality: JPEG quality (4:4:4 chroma).
@@ -129,16 +133,16 @@ class SynthYTOConfig:
 
     seed: int = 0
     num_classes: int = 5
-    train_videos_per_class: int = 4
-    test_videos_per_class: int = 2
-    shots_per_video: int = 3
-    frames_per_shot: int = 12
-    shot_length_jitter: int = 2
+    train_videos_per_class: int = 6
+    test_videos_per_class: int = 3
+    shots_per_video: int = 4
+    frames_per_shot: int = 8
+    shot_length_jitter: int = 1
     frame_size: tuple[int, int] = (160, 120)
-    annotate_every: int = 4
-    body_size: tuple[float, float] = (0.25, 0.45)
+    annotate_every: int = 3
+    body_size: tuple[float, float] = (0.3, 0.5)
     body_aspect: tuple[float, float] = (1.0, 1.8)
-    part_area: tuple[float, float] = (0.12, 0.2)
+    part_area: tuple[float, float] = (0.25, 0.35)
     scale_drift: float = 0.35
     rotation_speed: float = 3.0
     out_of_view_prob: float = 0.3
@@ -149,6 +153,7 @@ class SynthYTOConfig:
     camera_pan: float = 0.3
     noise_std: float = 3.0
     shot_variation: bool = True
+    body_texture_prob: float = 0.2
     min_box_pixels: int = 8
     jpeg_quality: int = 90
     write_masks: bool = True
@@ -175,7 +180,12 @@ class SynthYTOConfig:
         for k in ("body_size", "body_aspect", "part_area", "distractors"):
             pair = getattr(self, k)
             checks.append((k, len(pair) == 2 and 0 <= pair[0] <= pair[1], "0 <= low <= high"))
-        for k in ("out_of_view_prob", "multi_object_prob", "same_colour_distractor_prob"):
+        for k in (
+            "out_of_view_prob",
+            "multi_object_prob",
+            "same_colour_distractor_prob",
+            "body_texture_prob",
+        ):
             checks.append((k, 0.0 <= getattr(self, k) <= 1.0, "a probability"))
         for name, ok, want in checks:
             if not ok:
@@ -580,7 +590,8 @@ def _make_sprite(
     size = 2 * half + 1
     ys, xs = np.mgrid[0:size, 0:size].astype(np.float32)
     x, y = (xs - half) / ppu, (ys - half) / ppu
-    style = rng.integers(4)
+    # plain bodies by default: a textured body looks like a class pattern
+    style = int(rng.integers(3)) if rng.random() < cfg.body_texture_prob else 3
     if style == 0:
         mark = np.zeros((size, size), bool)
         for _ in range(rng.integers(4, 10)):
@@ -612,7 +623,9 @@ def _make_sprite(
         v = (-rel_x * d[1] + rel_y * d[0]) / scale
         pattern_kind = (part_kind % 10 + part_kind // 10) % 10
         pat = _pattern(pattern_kind, u, v, part_a > 0.5, scale * ppu)
-        part_rgb = np.where(pat[..., None], second, first) * shade + grain[..., None]
+        # class colour as the base, the body colour as the pattern: the part is
+        # the class colour at a glance and still shares the body colour
+        part_rgb = np.where(pat[..., None], first, second) * shade + grain[..., None]
         rgb = part_rgb * part_a[..., None] + rgb * (1 - part_a[..., None])
     alpha = 1 - (1 - body_a) * (1 - part_a)
     rgba = np.dstack([np.clip(rgb, 0, None), alpha]).astype(np.float32)
@@ -779,11 +792,20 @@ def _save_sticks(path: Path, cell: np.ndarray) -> None:
     path.write_bytes(text.ljust(116, b" ") + buf.getvalue()[116:])
 
 
+def _body_colours(cfg: SynthYTOConfig, label: int) -> list[int]:
+    """Palette indices a body may take: no class's part colour while there are spares."""
+    spare = list(range(cfg.num_classes, len(_PALETTE)))
+    return spare or [k for k in range(len(_PALETTE)) if k != label % len(_PALETTE)]
+
+
 def _scene(
     rng: np.random.Generator, cfg: SynthYTOConfig, label: int, sources: dict[str, np.ndarray]
 ) -> tuple[np.ndarray, _Sprite, np.ndarray, tuple[float, float]]:
     """Object colours and sprite, background image and its zoom range."""
-    colours = _PALETTE[rng.choice(len(_PALETTE), 2, replace=False)]
+    # the part's pattern colour is the class's; the body's own colour is any other
+    # palette colour, so colour alone points at the part, never at the whole body
+    first = rng.choice(_body_colours(cfg, label))
+    colours = _PALETTE[[first, label % len(_PALETTE)]]
     hero = _make_sprite(rng, cfg, colours, label)
     bg_name = _BACKGROUNDS[rng.integers(len(_BACKGROUNDS))]
     source = _load_background(bg_name, sources)
@@ -833,7 +855,8 @@ def _render_tree(tmp: Path, cfg: SynthYTOConfig) -> dict[str, Any]:
                 out_mode = ("exit_return", "enter", "exit")[int(srng.integers(3))]
             objects = [_make_track(srng, cfg, hero, length, out_mode)]
             if shot_no in multi_shots:
-                other = _PALETTE[srng.choice(len(_PALETTE), 2, replace=False)]
+                body = srng.choice(_body_colours(cfg, c))
+                other = _PALETTE[[body, c % len(_PALETTE)]]
                 objects.append(
                     _make_track(srng, cfg, _make_sprite(srng, cfg, other, c), length, None)
                 )

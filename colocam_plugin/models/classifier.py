@@ -79,6 +79,12 @@ class WGAPClassifier(nn.Module):
         num_classes: number of classes.
         output_stride: encoder output stride (8 in the paper).
         weights: optional local encoder weights file.
+        pretrained: name of an offline pretrained backbone
+            (:data:`colocam_plugin.models.pretrained.PRETRAINED`, e.g.
+            ``"efficientnet-lite0"``): sets the encoder, its weights and the
+            input normalisation those weights expect.
+        input_mean, input_std: per-channel normalisation on 0..255
+            (default ImageNet's).
 
     Shape:
         - Input: ``(B, 3, H, W)`` float RGB in 0..255, H and W divisible by 32.
@@ -97,20 +103,39 @@ class WGAPClassifier(nn.Module):
         *,
         output_stride: int = 32,
         weights: str | Path | None = None,
+        pretrained: str | None = None,
+        input_mean: tuple[float, float, float] | None = None,
+        input_std: tuple[float, float, float] | None = None,
     ) -> None:
         super().__init__()
         if num_classes < 1:
             raise ValueError(f"num_classes must be >= 1, got {num_classes}")
+        state = None
+        if pretrained is not None:
+            if weights is not None:
+                raise ValueError("give either weights= (a file) or pretrained= (a name), not both")
+            from colocam_plugin.models.pretrained import PRETRAINED, pretrained_encoder_state
+
+            encoder_name, state = pretrained_encoder_state(pretrained)
+            spec = PRETRAINED[pretrained]
+            input_mean = input_mean or spec.input_mean
+            input_std = input_std or spec.input_std
+        mean = tuple(input_mean or (m * 255.0 for m in _MEAN))
+        std = tuple(input_std or (s * 255.0 for s in _STD))
         self.config: dict[str, Any] = {
             "encoder_name": encoder_name,
             "num_classes": num_classes,
             "output_stride": output_stride,
+            "input_mean": list(mean),
+            "input_std": list(std),
         }
         self.encoder = build_encoder(encoder_name, output_stride=output_stride, weights=weights)
+        if state is not None:
+            nn.Module.load_state_dict(self.encoder, state, strict=True)
         self.target_layer = nn.Identity()
         self.head = nn.Linear(self.encoder.out_channels[-1], num_classes)
-        self.register_buffer("mean", torch.tensor(_MEAN).view(1, 3, 1, 1) * 255.0)
-        self.register_buffer("std", torch.tensor(_STD).view(1, 3, 1, 1) * 255.0)
+        self.register_buffer("mean", torch.tensor(mean).view(1, 3, 1, 1))
+        self.register_buffer("std", torch.tensor(std).view(1, 3, 1, 1))
 
     @property
     def encoder_channels(self) -> list[int]:

@@ -88,9 +88,9 @@ def temporal_max_cams(cams: torch.Tensor, shot_of: Sequence[int], k: int) -> tor
         k: number of neighbours (frames t-1 ... t-k of the same shot).
 
     Examples:
-        >>> c = torch.tensor([[[0.0]], [[1.0]], [[0.5]], [[0.2]]])
+        >>> c = torch.tensor([[[0.0]], [[1.0]], [[0.5]], [[0.25]]])
         >>> temporal_max_cams(c, [0, 0, 0, 1], k=1).flatten().tolist()
-        [0.0, 1.0, 1.0, 0.2]
+        [0.0, 1.0, 1.0, 0.25]
     """
     if cams.shape[0] != len(shot_of):
         raise ValueError(f"cams has {cams.shape[0]} frames but shot_of has {len(shot_of)}")

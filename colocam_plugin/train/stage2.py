@@ -124,7 +124,11 @@ def load_localizer(path: str | Path, *, device: str | torch.device = "cpu") -> L
     ckpt = load_checkpoint(path, kind="localizer")
     ccfg = ckpt["classifier_config"]
     classifier = WGAPClassifier(
-        ccfg["encoder_name"], ccfg["num_classes"], output_stride=ccfg["output_stride"]
+        ccfg["encoder_name"],
+        ccfg["num_classes"],
+        output_stride=ccfg["output_stride"],
+        input_mean=ccfg.get("input_mean"),
+        input_std=ccfg.get("input_std"),
     )
     model = build_localizer(classifier, ckpt["config"]["head"])
     model.load_state_dict(ckpt["state_dict"])

@@ -232,8 +232,8 @@ def test_default_config_is_a_small_hard_dataset(tmp_path):
     manifest = json.loads((root / MANIFEST).read_text())
     counts = manifest["counts"]
     assert manifest["classes"] == ["aeroplane", "bird", "boat", "car", "cat"]
-    assert counts["videos"] == 30 and counts["shots"] == 90
-    assert 90 * 10 <= counts["frames"] <= 90 * 14
+    assert counts["videos"] == 45 and counts["shots"] == 180
+    assert 180 * 7 <= counts["frames"] <= 180 * 9
     assert counts["out_of_view_frames"] > 0 and counts["multi_object_frames"] > 0
     assert counts["distractor_frames"] > 0 and counts["val_frames"] > counts["test_frames"] > 0
     assert Image.open(next(root.rglob("*.jpg"))).size == (160, 120)

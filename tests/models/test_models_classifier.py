@@ -76,7 +76,7 @@ def test_local_weights_errors(tmp_path):
         build_encoder("resnet18", weights=tmp_path / "nope.pth")
     bad = tmp_path / "bad.pth"
     bad.write_bytes(b"not a pickle")
-    with pytest.raises(ColocamError, match="bad.pth: not a readable torch state_dict"):
+    with pytest.raises(ColocamError, match=r"bad\.pth: not a readable torch state_dict"):
         build_encoder("resnet18", weights=bad)
     wrong = tmp_path / "wrong.pth"
     torch.save({"conv1.weight": torch.zeros(1)}, wrong)

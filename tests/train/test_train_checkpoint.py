@@ -21,13 +21,15 @@ def test_roundtrip_records_versions(tmp_path):
 
 
 def test_errors_name_the_file(tmp_path):
-    with pytest.raises(ColocamError, match="missing.pt: checkpoint not found"):
+    with pytest.raises(ColocamError, match=r"missing\.pt: checkpoint not found"):
         load_checkpoint(tmp_path / "missing.pt")
     junk = tmp_path / "junk.pt"
     junk.write_bytes(b"junk")
-    with pytest.raises(ColocamError, match="junk.pt: not a readable checkpoint"):
+    with pytest.raises(ColocamError, match=r"junk\.pt: not a readable checkpoint"):
         load_checkpoint(junk)
-    other = save_checkpoint(tmp_path / "o.pt", {"kind": "localizer", "config": {}, "state_dict": {}})
+    other = save_checkpoint(
+        tmp_path / "o.pt", {"kind": "localizer", "config": {}, "state_dict": {}}
+    )
     with pytest.raises(ColocamError, match="expected a classifier checkpoint, got 'localizer'"):
         load_checkpoint(other, kind="classifier")
     torch.save({"a": 1}, tmp_path / "plain.pt")
