@@ -22,8 +22,8 @@ _PRED = (255, 40, 40)
 
 def overlay(image: np.ndarray, cam_u8: np.ndarray, alpha: float = 0.5) -> np.ndarray:
     """uint8 RGB (S,S,3) blended with a JET heat map of ``cam_u8`` (S,S)."""
-    heat = cv2.applyColorMap(cam_u8, cv2.COLORMAP_JET)[..., ::-1]
-    return (image * (1 - alpha) + heat * alpha).astype(np.uint8)
+    heat = cv2.applyColorMap(np.ascontiguousarray(cam_u8), cv2.COLORMAP_JET)[..., ::-1]
+    return np.ascontiguousarray(image * (1 - alpha) + heat * alpha, dtype=np.uint8)
 
 
 def _draw(img: np.ndarray, boxes: np.ndarray, colour: tuple[int, int, int]) -> None:
@@ -64,7 +64,7 @@ def render_gallery(
         )
     for row, idx in enumerate(picks):
         img = resize_frame(read_image(frames[idx].path), image_size)
-        img = img.permute(1, 2, 0).round().byte().numpy()
+        img = np.ascontiguousarray(img.permute(1, 2, 0).round().byte().numpy())
         y = label_h + row * cell
         gt = next(iter(results.values())).boxes[idx]
         base = img.copy()

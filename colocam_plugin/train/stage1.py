@@ -138,7 +138,11 @@ def train_classifier(
     start_epoch, history = 0, []
     if resume and out.is_file():
         ckpt = load_checkpoint(out, kind="classifier")
-        if ckpt["config"] == full_config and ckpt["epoch"] < cfg.epochs:
+        if ckpt["config"] == full_config and ckpt["epoch"] >= cfg.epochs:
+            model.load_state_dict(ckpt["state_dict"])
+            log.info("%s is complete (epoch %d); not training again", out, ckpt["epoch"])
+            return ckpt
+        if ckpt["config"] == full_config:
             model.load_state_dict(ckpt["state_dict"])
             opt.load_state_dict(ckpt["optimizer"])
             sched.load_state_dict(ckpt["scheduler"])

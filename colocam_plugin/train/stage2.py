@@ -221,11 +221,22 @@ def train_localizer(
     )
     sched = torch.optim.lr_scheduler.StepLR(opt, step_size=cfg.lr_step, gamma=cfg.lr_gamma)
     transform = ClipTransform(resize=cfg.resize, crop=cfg.image_size, hflip=True, train=True)
-    full_config = asdict(cfg)
+    # the classifier's weights are part of the run's identity: a retrained
+    # classifier must not resume (or reuse) a localizer trained on the old one
+    from colocam_plugin.train.checkpoint import state_fingerprint
+
+    full_config = {
+        **asdict(cfg),
+        "classifier_fingerprint": state_fingerprint(classifier.state_dict()),
+    }
     start_epoch, history = 0, []
     if resume and out.is_file():
         ckpt = load_checkpoint(out, kind="localizer")
-        if ckpt["config"] == full_config and ckpt["epoch"] < cfg.epochs:
+        if ckpt["config"] == full_config and ckpt["epoch"] >= cfg.epochs:
+            model.load_state_dict(ckpt["state_dict"])
+            log.info("%s is complete (epoch %d); not training again", out, ckpt["epoch"])
+            return ckpt
+        if ckpt["config"] == full_config:
             model.load_state_dict(ckpt["state_dict"])
             opt.load_state_dict(ckpt["optimizer"])
             sched.load_state_dict(ckpt["scheduler"])
