@@ -21,7 +21,7 @@ from tqdm.auto import tqdm
 
 from colocam_plugin.data.loading import load_eval_batch
 from colocam_plugin.data.records import FrameRecord
-from colocam_plugin.metrics import BoxAccumulator
+from colocam_plugin.metrics import BoxAccumulator, PxAPAccumulator
 from colocam_plugin.metrics.cam_boxes import box_iou, cam_to_boxes, cams_to_uint8
 
 __all__ = ["EvalResult", "evaluate_methods", "format_table"]
@@ -37,6 +37,19 @@ class EvalResult:
     cams_u8: np.ndarray | None = None
     boxes: list[np.ndarray] = field(default_factory=list)
     labels: np.ndarray | None = None
+
+
+def _load_masks(frames: Sequence[FrameRecord], size: int) -> np.ndarray:
+    """GT masks (B, size, size) bool, resized nearest to the evaluation grid."""
+    import cv2
+
+    from colocam_plugin.data.io import read_image
+
+    out = []
+    for f in frames:
+        m = read_image(f.mask_path)[..., 0] > 127  # type: ignore[arg-type]
+        out.append(cv2.resize(m.astype(np.uint8), (size, size), interpolation=cv2.INTER_NEAREST))
+    return np.stack(out).astype(bool)
 
 
 def _mean_best_iou(cams_u8: np.ndarray, boxes: list[np.ndarray], tau: float) -> float:
@@ -84,6 +97,9 @@ def evaluate_methods(
     accs = {
         name: BoxAccumulator(thresholds=thresholds, num_classes=num_classes) for name in methods
     }
+    # PxAP when every frame has a GT mask (SynthYTO writes them)
+    with_masks = bool(frames) and all(f.mask_path is not None for f in frames)
+    pxaps = {name: PxAPAccumulator(num_bins=thresholds) for name in methods} if with_masks else {}
     kept: dict[str, list[np.ndarray]] = {name: [] for name in methods}
     correct = {name: 0 for name in methods}
     all_boxes: list[np.ndarray] = []
@@ -95,6 +111,7 @@ def evaluate_methods(
         images = images.to(device)
         labels = torch.tensor([f.label for f in chunk], device=device)
         all_boxes.extend(boxes)
+        masks = _load_masks(chunk, image_size) if with_masks else None
         labels_all.extend(int(f.label) for f in chunk)
         for name, method in methods.items():
             out = method(model, images, labels)
@@ -103,6 +120,8 @@ def evaluate_methods(
             cams = out.cams.detach().float().cpu()
             accs[name].update(cams, labels.cpu().numpy(), boxes, pred_labels=pred.cpu().numpy())
             kept[name].append(cams_to_uint8(cams.numpy()))
+            if masks is not None:
+                pxaps[name].update(cams, masks)
     results: dict[str, EvalResult] = {}
     for name in methods:
         scores = dict(accs[name].compute())
@@ -110,7 +129,7 @@ def evaluate_methods(
         tau = float(scores["best_thresholds"]["pooled"])
         scores["mean_iou"] = _mean_best_iou(cams_u8, all_boxes, tau)
         scores["frame_accuracy"] = 100.0 * correct[name] / max(1, len(frames))
-        scores.setdefault("pxap", None)
+        scores["pxap"] = pxaps[name].compute()["pxap"] if with_masks else None
         results[name] = EvalResult(
             scores=scores,
             cams_u8=cams_u8 if keep_cams else None,

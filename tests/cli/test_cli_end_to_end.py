@@ -98,6 +98,7 @@ def test_train_evaluate_and_score(run_dir, capsys):
     assert "| layercam |" in table and "| colocam |" in table and "| tcam |" in table
     ev = json.loads((d / "ev.json").read_text())
     assert set(ev) == {"cam", "layercam", "colocam", "tcam"}
+    assert all(0.0 <= s["pxap"] <= 100.0 for s in ev.values())  # SynthYTO has masks
     for scores in ev.values():
         assert SCORE_KEYS <= set(scores)
         assert 0.0 <= scores["corloc"] <= 100.0
