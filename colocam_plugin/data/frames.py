@@ -31,6 +31,7 @@ import numpy as np
 from colocam_plugin.data.info import log_summary
 from colocam_plugin.data.io import (
     IMAGE_EXTENSIONS,
+    add_shot,
     list_frames,
     make_shot,
     new_stats,
@@ -185,14 +186,7 @@ def load_frames(
             skip_unreadable=skip_unreadable,
             stats=stats,
         )
-        if shot is None:
-            continue
-        if split == "train":
-            shots.append(shot)
-            frames.extend(shot.frames)
-        elif annotated:
-            shots.append(shot)
-            frames.extend(annotated)
+        add_shot(split, shot, annotated, shots, frames)
     ds = VideoDataset(
         name="frames",
         root=root,

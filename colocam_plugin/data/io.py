@@ -35,6 +35,7 @@ from colocam_plugin.errors import DataError
 __all__ = [
     "IMAGE_EXTENSIONS",
     "STAT_KEYS",
+    "add_shot",
     "boxes_from_array",
     "check_frame",
     "image_size",
@@ -521,3 +522,21 @@ def make_shot(
         stats["empty_shots"] = stats.get("empty_shots", 0) + 1
         return None, []
     return Shot(video_id=video_id, shot_id=shot_id, label=label, frames=tuple(records)), annotated
+
+
+def add_shot(
+    split: str,
+    shot: Shot | None,
+    annotated: list[FrameRecord],
+    shots: list[Shot],
+    frames: list[FrameRecord],
+) -> None:
+    """File ``shot`` under its split: train keeps every frame, val/test only annotated ones."""
+    if shot is None:
+        return
+    if split == "train":
+        shots.append(shot)
+        frames.extend(shot.frames)
+    elif annotated:
+        shots.append(shot)
+        frames.extend(annotated)

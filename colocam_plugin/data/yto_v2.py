@@ -43,6 +43,7 @@ import numpy as np
 
 from colocam_plugin.data.info import log_summary
 from colocam_plugin.data.io import (
+    add_shot,
     boxes_from_array,
     list_frames,
     load_mat,
@@ -287,14 +288,7 @@ def load_yto_v2(
                 skip_unreadable=skip_unreadable,
                 stats=stats,
             )
-            if shot is None:
-                continue
-            if split == "train":
-                shots.append(shot)
-                frames.extend(shot.frames)
-            elif annotated:
-                shots.append(shot)
-                frames.extend(annotated)
+            add_shot(split, shot, annotated, shots, frames)
     ds = VideoDataset(
         name="yto-v2.2",
         root=root,
