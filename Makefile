@@ -1,6 +1,6 @@
 # Two commands do all the set-up on a fresh machine:
 #   make demo   - the main job end to end on the built-in synthetic data
-#   make test   - the default test suite (+ ruff)
+#   make test   - the default test suite (+ ruff and mypy)
 # Both create/refresh the project venv (.venv) on their own.
 
 VENV   ?= .venv
@@ -31,6 +31,7 @@ $(STAMP): pyproject.toml adapters/pyproject.toml
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .
+	$(VENV)/bin/mypy colocam_plugin adapters/colocam_gradcam
 
 test: lint
 	$(PY) -m pytest -m "not slow" -n $(PYTEST_WORKERS) -q

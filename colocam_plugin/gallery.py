@@ -63,8 +63,8 @@ def render_gallery(
             cv2.LINE_AA,
         )
     for row, idx in enumerate(picks):
-        img = resize_frame(read_image(frames[idx].path), image_size)
-        img = np.ascontiguousarray(img.permute(1, 2, 0).round().byte().numpy())
+        frame = resize_frame(read_image(frames[idx].path), image_size)
+        img = np.ascontiguousarray(frame.permute(1, 2, 0).round().byte().numpy())
         y = label_h + row * cell
         gt = next(iter(results.values())).boxes[idx]
         base = img.copy()

@@ -33,7 +33,7 @@ class LocalizerCAM:
         from colocam_plugin.train.stage2 import load_localizer
 
         self.localizer = load_localizer(checkpoint, device=device)
-        self.name = name or str(self.localizer.checkpoint_config["method"])  # type: ignore[attr-defined]
+        self.name = name or str(self.localizer.checkpoint_config["method"])
 
     @torch.no_grad()
     def __call__(

@@ -204,7 +204,8 @@ class SynthYTOConfig:
             >>> SynthYTOConfig.tiny(seed=3).frame_size
             (64, 48)
         """
-        base = dict(num_classes=2, train_videos_per_class=1, test_videos_per_class=1)
+        base: dict[str, Any] = dict(num_classes=2, train_videos_per_class=1)
+        base |= dict(test_videos_per_class=1)
         base |= dict(shots_per_video=2, frames_per_shot=8, shot_length_jitter=0)
         base |= dict(frame_size=(64, 48), annotate_every=2, out_of_view_prob=0.5)
         base |= dict(multi_object_prob=0.5, distractors=(1, 1), min_box_pixels=4)
@@ -225,7 +226,8 @@ class SynthYTOConfig:
         known = {f.name for f in fields(cls)}
         if unknown := sorted(set(data) - known):
             raise ValueError(f"SynthYTOConfig: unknown knobs {unknown}; valid: {sorted(known)}")
-        return cls(**{k: tuple(v) if isinstance(v, list) else v for k, v in data.items()})
+        knobs: dict[str, Any] = {k: tuple(v) if isinstance(v, list) else v for k, v in data.items()}
+        return cls(**knobs)
 
     @property
     def hash(self) -> str:
@@ -301,7 +303,7 @@ def generate_synthyto(
         >>> generate_synthyto(root, SynthYTOConfig.tiny()) == root  # cached: no work
         True
     """
-    overrides = {
+    overrides: dict[str, Any] = {
         k: v
         for k, v in {
             "seed": seed,
@@ -425,16 +427,19 @@ def render_contact_sheet(
     for fresh_only in (True, False):
         for _ in range(max(map(len, queues), default=0)):
             for queue in queues:
-                rec = next((r for r in queue if not fresh_only or r["shot"] not in seen), None)
-                if rec is not None and len(picks) < num_frames:
-                    queue.remove(rec)
-                    picks.append(rec)
-                    seen.add(rec["shot"])
-    classes = _read_manifest(root)["classes"] if _read_manifest(root) else []
+                pick: dict[str, Any] | None = next(
+                    (r for r in queue if not fresh_only or r["shot"] not in seen), None
+                )
+                if pick is not None and len(picks) < num_frames:
+                    queue.remove(pick)
+                    picks.append(pick)
+                    seen.add(pick["shot"])
+    manifest = _read_manifest(root)
+    classes = manifest["classes"] if manifest else []
     cells = []
     for rec in picks[:num_frames]:
         img = Image.open(root / rec["path"]).convert("RGB")
-        img = img.resize((img.width * zoom, img.height * zoom), Image.NEAREST)
+        img = img.resize((img.width * zoom, img.height * zoom), Image.Resampling.NEAREST)
         canvas = Image.new("RGB", (img.width, img.height + 12), "white")
         canvas.paste(img, (0, 0))
         draw = ImageDraw.Draw(canvas)
@@ -709,7 +714,11 @@ def _warp(track: _Track, i: int, size: tuple[int, int]) -> tuple[np.ndarray, np.
     c, s = math.cos(track.angle[i]) * sc, math.sin(track.angle[i]) * sc
     off = track.pos[i] - np.array([c * sp.centre - s * sp.centre, s * sp.centre + c * sp.centre])
     mat = np.array([[c, -s, off[0]], [s, c, off[1]]], dtype=np.float64)
-    kw = {"flags": cv2.INTER_LINEAR, "borderMode": cv2.BORDER_CONSTANT, "borderValue": 0}
+    kw: dict[str, Any] = {
+        "flags": cv2.INTER_LINEAR,
+        "borderMode": cv2.BORDER_CONSTANT,
+        "borderValue": 0,
+    }
     return cv2.warpAffine(sp.rgba, mat, size, **kw), cv2.warpAffine(sp.part, mat, size, **kw), sc
 
 

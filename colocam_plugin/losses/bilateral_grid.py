@@ -125,7 +125,7 @@ class _GridEnergy(torch.autograd.Function):
         blurred = _blur(grid.view(groups * k, *sizes), matrices).reshape(-1)
         energy = -(grid * blurred).view(groups, -1).sum(1)
         ctx.save_for_backward(flat, blurred)
-        ctx.shape = values.shape
+        ctx.shape = values.shape  # type: ignore[attr-defined]
         return energy
 
     @staticmethod

@@ -96,6 +96,14 @@ class WGAPClassifier(nn.Module):
         torch.Size([2, 3])
     """
 
+    mean: torch.Tensor
+    std: torch.Tensor
+    #: an smp encoder (out_channels, get_stages(): not in nn.Module's type)
+    encoder: Any
+    #: class names and training config, set when loaded from a checkpoint
+    classes: list[str]
+    checkpoint_config: dict[str, Any]
+
     def __init__(
         self,
         encoder_name: str = "resnet18",
@@ -129,6 +137,8 @@ class WGAPClassifier(nn.Module):
             "input_mean": list(mean),
             "input_std": list(std),
         }
+        self.classes = []
+        self.checkpoint_config = {}
         self.encoder = build_encoder(encoder_name, output_stride=output_stride, weights=weights)
         if state is not None:
             nn.Module.load_state_dict(self.encoder, state, strict=True)

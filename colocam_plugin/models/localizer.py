@@ -7,6 +7,8 @@ is ``softmax(logits)[:, 1]`` at input resolution.
 
 from __future__ import annotations
 
+from typing import Any
+
 import torch
 from torch import nn
 
@@ -23,8 +25,12 @@ class Localizer(nn.Module):
         head: module mapping the classifier's feature list to (B, 2, H, W) logits.
     """
 
+    #: training config, set when loaded from a checkpoint
+    checkpoint_config: dict[str, Any]
+
     def __init__(self, classifier: WGAPClassifier, head: nn.Module) -> None:
         super().__init__()
+        self.checkpoint_config = {}
         self.classifier = classifier
         self.head = head
         for p in self.classifier.parameters():

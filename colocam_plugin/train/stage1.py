@@ -136,6 +136,7 @@ def train_classifier(
     sched = torch.optim.lr_scheduler.StepLR(opt, step_size=cfg.lr_step, gamma=cfg.lr_gamma)
     full_config = {**model.config, **asdict(cfg)}
     start_epoch, history = 0, []
+    ckpt: dict[str, Any] = {}
     if resume and out.is_file():
         ckpt = load_checkpoint(out, kind="classifier")
         if ckpt["config"] == full_config and ckpt["epoch"] >= cfg.epochs:
@@ -150,7 +151,7 @@ def train_classifier(
             log.info("resuming %s at epoch %d", out, start_epoch)
     loss_fn = nn.CrossEntropyLoss()
     labels = np.array([f.label for f in frames])
-    ckpt: dict[str, Any] = {}
+    ckpt = {}  # written after the first epoch
     for epoch in range(start_epoch, cfg.epochs):
         model.train()
         gen = torch.Generator().manual_seed(cfg.seed * 100_003 + epoch)
@@ -221,6 +222,6 @@ def load_classifier(path: str | Path, *, device: str | torch.device = "cpu") -> 
         input_std=cfg.get("input_std"),
     )
     model.load_state_dict(ckpt["state_dict"])
-    model.classes = list(ckpt.get("classes", []))  # type: ignore[attr-defined]
-    model.checkpoint_config = dict(cfg)  # type: ignore[attr-defined]
+    model.classes = list(ckpt.get("classes", []))
+    model.checkpoint_config = dict(cfg)
     return model.to(device).eval()

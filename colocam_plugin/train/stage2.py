@@ -132,7 +132,7 @@ def load_localizer(path: str | Path, *, device: str | torch.device = "cpu") -> L
     )
     model = build_localizer(classifier, ckpt["config"]["head"])
     model.load_state_dict(ckpt["state_dict"])
-    model.checkpoint_config = dict(ckpt["config"])  # type: ignore[attr-defined]
+    model.checkpoint_config = dict(ckpt["config"])
     return model.to(device).eval()
 
 
@@ -230,6 +230,7 @@ def train_localizer(
         "classifier_fingerprint": state_fingerprint(classifier.state_dict()),
     }
     start_epoch, history = 0, []
+    ckpt: dict[str, Any] = {}
     if resume and out.is_file():
         ckpt = load_checkpoint(out, kind="localizer")
         if ckpt["config"] == full_config and ckpt["epoch"] >= cfg.epochs:
@@ -246,7 +247,7 @@ def train_localizer(
     store = _FrameStore()
     log_path = out.with_name(out.name + ".log.jsonl")
     out.parent.mkdir(parents=True, exist_ok=True)
-    ckpt = {}
+    ckpt = {}  # written after the first epoch
     for epoch in range(start_epoch, cfg.epochs):
         model.train()
         gen = torch.Generator().manual_seed(cfg.seed * 1_000_003 + epoch)
@@ -275,7 +276,7 @@ def train_localizer(
                 x = torch.cat(images).to(device)
                 c = torch.cat(cams).to(device)
                 terms = _loss_terms(model, x, c, cfg, crf, coloc, size_loss, gen, len(batch))
-                loss = sum(terms.values())
+                loss = torch.stack(list(terms.values())).sum()
                 if not torch.isfinite(loss):
                     skipped += 1
                     opt.zero_grad(set_to_none=True)
@@ -335,7 +336,9 @@ def _loss_terms(
     probs = seg.softmax(1)
     terms: dict[str, torch.Tensor] = {}
     if cfg.use_pl:
-        labels = sample_pseudo_labels(cams, size=x.shape[-2:], generator=gen)
+        labels = sample_pseudo_labels(
+            cams, size=(int(x.shape[-2]), int(x.shape[-1])), generator=gen
+        )
         if (labels != IGNORE_INDEX).any():
             terms["pl"] = F.cross_entropy(seg, labels.to(x.device), ignore_index=IGNORE_INDEX)
     if cfg.use_crf:
