@@ -48,6 +48,7 @@ demo: $(STAMP)
 bench: $(STAMP)
 	$(PY) benchmarks/bench_score.py
 	$(PY) benchmarks/bench_losses.py
+	$(PY) benchmarks/bench_ablation.py --groups bar --out benchmarks/results/ablation_bar
 
 clean:
 	rm -rf $(VENV) runs .pytest_cache
