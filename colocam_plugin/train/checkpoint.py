@@ -13,6 +13,7 @@ half-written file: at most the work since the last checkpoint is lost.
 from __future__ import annotations
 
 import hashlib
+import logging
 import platform
 from pathlib import Path
 from typing import Any
@@ -21,7 +22,9 @@ import torch
 
 from colocam_plugin.errors import ColocamError
 
-__all__ = ["load_checkpoint", "save_checkpoint", "state_fingerprint", "versions"]
+log = logging.getLogger("colocam_plugin.train")
+
+__all__ = ["load_checkpoint", "resume", "save_checkpoint", "state_fingerprint", "versions"]
 
 
 def versions() -> dict[str, str]:
@@ -79,3 +82,31 @@ def state_fingerprint(state_dict: dict[str, torch.Tensor]) -> str:
         h.update(key.encode())
         h.update(state_dict[key].detach().cpu().contiguous().numpy().tobytes())
     return h.hexdigest()[:16]
+
+
+def resume(
+    path: Path, *, kind: str, config: dict[str, Any], epochs: int, states: dict[str, Any]
+) -> tuple[dict[str, Any] | None, int, list[dict[str, Any]]]:
+    """Continue from ``path`` when it holds a run of the same ``config``.
+
+    ``states`` maps checkpoint keys to objects with ``load_state_dict``
+    (``{"state_dict": model, "optimizer": opt, ...}``). A finished run loads
+    only the model (``"state_dict"``) and is returned, so it is not trained
+    again; an unfinished one loads every state.
+
+    Returns:
+        ``(finished checkpoint or None, first epoch to train, history)``.
+    """
+    if not path.is_file():
+        return None, 0, []
+    ckpt = load_checkpoint(path, kind=kind)
+    if ckpt["config"] != config:
+        return None, 0, []
+    if ckpt["epoch"] >= epochs:
+        states["state_dict"].load_state_dict(ckpt["state_dict"])
+        log.info("%s is complete (epoch %d); not training again", path, ckpt["epoch"])
+        return ckpt, ckpt["epoch"], ckpt["history"]
+    for key, obj in states.items():
+        obj.load_state_dict(ckpt[key])
+    log.info("resuming %s at epoch %d", path, ckpt["epoch"])
+    return None, ckpt["epoch"], ckpt["history"]

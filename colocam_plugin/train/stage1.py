@@ -26,6 +26,7 @@ from tqdm.auto import tqdm
 from colocam_plugin.data.records import FrameRecord
 from colocam_plugin.models.classifier import WGAPClassifier
 from colocam_plugin.train.checkpoint import load_checkpoint, save_checkpoint
+from colocam_plugin.train.checkpoint import resume as resume_run
 
 __all__ = [
     "Stage1Config",
@@ -135,23 +136,21 @@ def train_classifier(
     )
     sched = torch.optim.lr_scheduler.StepLR(opt, step_size=cfg.lr_step, gamma=cfg.lr_gamma)
     full_config = {**model.config, **asdict(cfg)}
-    start_epoch, history = 0, []
-    ckpt: dict[str, Any] = {}
-    if resume and out.is_file():
-        ckpt = load_checkpoint(out, kind="classifier")
-        if ckpt["config"] == full_config and ckpt["epoch"] >= cfg.epochs:
-            model.load_state_dict(ckpt["state_dict"])
-            log.info("%s is complete (epoch %d); not training again", out, ckpt["epoch"])
-            return ckpt
-        if ckpt["config"] == full_config:
-            model.load_state_dict(ckpt["state_dict"])
-            opt.load_state_dict(ckpt["optimizer"])
-            sched.load_state_dict(ckpt["scheduler"])
-            start_epoch, history = ckpt["epoch"], ckpt["history"]
-            log.info("resuming %s at epoch %d", out, start_epoch)
+    start_epoch = 0
+    history: list[dict[str, Any]] = []
+    if resume:
+        done, start_epoch, history = resume_run(
+            out,
+            kind="classifier",
+            config=full_config,
+            epochs=cfg.epochs,
+            states={"state_dict": model, "optimizer": opt, "scheduler": sched},
+        )
+        if done is not None:
+            return done
     loss_fn = nn.CrossEntropyLoss()
     labels = np.array([f.label for f in frames])
-    ckpt = {}  # written after the first epoch
+    ckpt: dict[str, Any] = {}  # written after the first epoch
     for epoch in range(start_epoch, cfg.epochs):
         model.train()
         gen = torch.Generator().manual_seed(cfg.seed * 100_003 + epoch)

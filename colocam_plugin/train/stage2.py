@@ -37,6 +37,7 @@ from colocam_plugin.data.records import Shot
 from colocam_plugin.models.classifier import WGAPClassifier
 from colocam_plugin.models.localizer import Localizer
 from colocam_plugin.train.checkpoint import load_checkpoint, save_checkpoint
+from colocam_plugin.train.checkpoint import resume as resume_run
 
 __all__ = ["METHODS", "Stage2Config", "build_localizer", "load_localizer", "train_localizer"]
 
@@ -229,25 +230,23 @@ def train_localizer(
         **asdict(cfg),
         "classifier_fingerprint": state_fingerprint(classifier.state_dict()),
     }
-    start_epoch, history = 0, []
-    ckpt: dict[str, Any] = {}
-    if resume and out.is_file():
-        ckpt = load_checkpoint(out, kind="localizer")
-        if ckpt["config"] == full_config and ckpt["epoch"] >= cfg.epochs:
-            model.load_state_dict(ckpt["state_dict"])
-            log.info("%s is complete (epoch %d); not training again", out, ckpt["epoch"])
-            return ckpt
-        if ckpt["config"] == full_config:
-            model.load_state_dict(ckpt["state_dict"])
-            opt.load_state_dict(ckpt["optimizer"])
-            sched.load_state_dict(ckpt["scheduler"])
-            size_loss.load_state_dict(ckpt["size_loss"])
-            start_epoch, history = ckpt["epoch"], ckpt["history"]
-            log.info("resuming %s at epoch %d", out, start_epoch)
+    start_epoch = 0
+    history: list[dict[str, Any]] = []
+    if resume:
+        states = {"state_dict": model, "optimizer": opt, "scheduler": sched}
+        done, start_epoch, history = resume_run(
+            out,
+            kind="localizer",
+            config=full_config,
+            epochs=cfg.epochs,
+            states={**states, "size_loss": size_loss},
+        )
+        if done is not None:
+            return done
     store = _FrameStore()
     log_path = out.with_name(out.name + ".log.jsonl")
     out.parent.mkdir(parents=True, exist_ok=True)
-    ckpt = {}  # written after the first epoch
+    ckpt: dict[str, Any] = {}  # written after the first epoch
     for epoch in range(start_epoch, cfg.epochs):
         model.train()
         gen = torch.Generator().manual_seed(cfg.seed * 1_000_003 + epoch)

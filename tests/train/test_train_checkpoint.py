@@ -56,3 +56,47 @@ def test_temporal_max_stays_inside_shots():
     assert out1 == [0.0, 1.0, 2.0, 2.0, 2.0, 1.0]
     with pytest.raises(ValueError, match="cams has 6 frames but shot_of has 2"):
         temporal_max_cams(cams, [0, 0], k=1)
+
+
+def _run_state(epoch: int, weight: float) -> dict:
+    m = torch.nn.Linear(1, 1, bias=False)
+    with torch.no_grad():
+        m.weight.fill_(weight)
+    opt = torch.optim.SGD(m.parameters(), lr=0.1)
+    return {
+        "kind": "classifier",
+        "config": {"lr": 0.1},
+        "state_dict": m.state_dict(),
+        "optimizer": opt.state_dict(),
+        "epoch": epoch,
+        "history": [{"epoch": epoch}],
+    }
+
+
+def test_resume_unfinished_finished_and_other_config(tmp_path):
+    from colocam_plugin.train.checkpoint import resume
+
+    path = tmp_path / "run.pt"
+    model = torch.nn.Linear(1, 1, bias=False)
+    opt = torch.optim.SGD(model.parameters(), lr=0.1)
+    states = {"state_dict": model, "optimizer": opt}
+    assert resume(path, kind="classifier", config={"lr": 0.1}, epochs=2, states=states) == (
+        None,
+        0,
+        [],
+    )
+
+    save_checkpoint(path, _run_state(epoch=1, weight=3.0))
+    done, start, history = resume(
+        path, kind="classifier", config={"lr": 0.1}, epochs=2, states=states
+    )
+    assert done is None and start == 1 and history == [{"epoch": 1}]
+    assert model.weight.item() == 3.0
+
+    save_checkpoint(path, _run_state(epoch=2, weight=5.0))
+    done, start, _ = resume(path, kind="classifier", config={"lr": 0.1}, epochs=2, states=states)
+    assert done is not None and done["epoch"] == 2 and start == 2
+    assert model.weight.item() == 5.0
+
+    other = resume(path, kind="classifier", config={"lr": 0.2}, epochs=2, states=states)
+    assert other == (None, 0, [])
