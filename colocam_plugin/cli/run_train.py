@@ -260,14 +260,13 @@ def train_stage2(
     """Read the data, get the (cached) pseudo-label CAMs, train the localizer."""
     from colocam_plugin.api import create_dataset
     from colocam_plugin.train.cam_cache import cached_cams, temporal_max_cams
-    from colocam_plugin.train.checkpoint import load_checkpoint
     from colocam_plugin.train.stage1 import load_classifier
     from colocam_plugin.train.stage2 import Stage2Config, train_localizer
 
-    ccfg = load_checkpoint(classifier_path, kind="classifier")["config"]
+    classifier = load_classifier(classifier_path, device=device)  # reads the checkpoint once
+    ccfg = classifier.checkpoint_config
     cfg = Stage2Config(image_size=ccfg["image_size"], resize=ccfg["resize"], **config_overrides)
     train = create_dataset(dataset, root, "train", **(dataset_kwargs or {}))
-    classifier = load_classifier(classifier_path, device=device)
     frames = [f for s in train.shots for f in s.frames]
     cams = cached_cams(
         classifier,

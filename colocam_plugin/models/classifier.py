@@ -147,6 +147,17 @@ class WGAPClassifier(nn.Module):
         self.register_buffer("mean", torch.tensor(mean).view(1, 3, 1, 1))
         self.register_buffer("std", torch.tensor(std).view(1, 3, 1, 1))
 
+    @classmethod
+    def from_config(cls, config: dict[str, Any]) -> WGAPClassifier:
+        """An untrained classifier of the architecture a checkpoint's ``config`` records."""
+        return cls(
+            config["encoder_name"],
+            config["num_classes"],
+            output_stride=config["output_stride"],
+            input_mean=config.get("input_mean"),
+            input_std=config.get("input_std"),
+        )
+
     @property
     def encoder_channels(self) -> list[int]:
         """Channels of each feature map :meth:`features` returns."""

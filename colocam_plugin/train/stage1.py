@@ -213,13 +213,7 @@ def load_classifier(path: str | Path, *, device: str | torch.device = "cpu") -> 
     """Rebuild a trained classifier (in eval mode) from its checkpoint."""
     ckpt = load_checkpoint(path, kind="classifier")
     cfg = ckpt["config"]
-    model = WGAPClassifier(
-        cfg["encoder_name"],
-        cfg["num_classes"],
-        output_stride=cfg["output_stride"],
-        input_mean=cfg.get("input_mean"),
-        input_std=cfg.get("input_std"),
-    )
+    model = WGAPClassifier.from_config(cfg)
     model.load_state_dict(ckpt["state_dict"])
     model.classes = list(ckpt.get("classes", []))
     model.checkpoint_config = dict(cfg)

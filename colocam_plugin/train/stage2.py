@@ -36,7 +36,7 @@ from colocam_plugin.data.io import read_image
 from colocam_plugin.data.records import Shot
 from colocam_plugin.models.classifier import WGAPClassifier
 from colocam_plugin.models.localizer import Localizer
-from colocam_plugin.train.checkpoint import load_checkpoint, save_checkpoint
+from colocam_plugin.train.checkpoint import load_checkpoint, save_checkpoint, state_fingerprint
 from colocam_plugin.train.checkpoint import resume as resume_run
 
 __all__ = ["METHODS", "Stage2Config", "build_localizer", "load_localizer", "train_localizer"]
@@ -123,14 +123,7 @@ def build_localizer(classifier: WGAPClassifier, head: str = "unet", **head_kw: A
 def load_localizer(path: str | Path, *, device: str | torch.device = "cpu") -> Localizer:
     """Rebuild a trained localizer (eval mode) from its stage-2 checkpoint."""
     ckpt = load_checkpoint(path, kind="localizer")
-    ccfg = ckpt["classifier_config"]
-    classifier = WGAPClassifier(
-        ccfg["encoder_name"],
-        ccfg["num_classes"],
-        output_stride=ccfg["output_stride"],
-        input_mean=ccfg.get("input_mean"),
-        input_std=ccfg.get("input_std"),
-    )
+    classifier = WGAPClassifier.from_config(ckpt["classifier_config"])
     model = build_localizer(classifier, ckpt["config"]["head"])
     model.load_state_dict(ckpt["state_dict"])
     model.checkpoint_config = dict(ckpt["config"])
@@ -224,8 +217,6 @@ def train_localizer(
     transform = ClipTransform(resize=cfg.resize, crop=cfg.image_size, hflip=True, train=True)
     # the classifier's weights are part of the run's identity: a retrained
     # classifier must not resume (or reuse) a localizer trained on the old one
-    from colocam_plugin.train.checkpoint import state_fingerprint
-
     full_config = {
         **asdict(cfg),
         "classifier_fingerprint": state_fingerprint(classifier.state_dict()),
