@@ -46,6 +46,7 @@ __all__ = [
     "MANIFEST",
     "YTO_CLASSES",
     "SynthYTOConfig",
+    "class_colour",
     "default_cache_dir",
     "generate_synthyto",
     "read_frame_table",
@@ -62,14 +63,15 @@ YTO_CLASSES = (
 MANIFEST = "synthyto.json"
 FRAME_TABLE = "synthyto_frames.jsonl"
 #: Bumped whenever the pixels change for an unchanged config (invalidates caches).
-GENERATOR_VERSION = 2
+GENERATOR_VERSION = 3
 
+#: Class k's part colour is ``_PALETTE[k % 10]``; the first five are saturated
+#: and far apart in hue, the last five muted (body colours while C <= 5).
 _PALETTE = (
     np.array(
         [
-            *([200, 45, 40], [235, 140, 30], [225, 205, 60], [70, 160, 60]),
-            *([40, 150, 160], [50, 80, 190], [130, 60, 160], [120, 80, 45]),
-            *([225, 225, 215], [60, 60, 65]),
+            *([200, 45, 40], [225, 205, 60], [70, 160, 60], [50, 80, 190], [150, 60, 170]),
+            *([195, 150, 140], [110, 125, 145], [120, 80, 45], [225, 225, 215], [60, 60, 65]),
         ],
         dtype=np.float32,
     )
@@ -125,6 +127,9 @@ class SynthYTOConfig:
             blotches) in its second colour; otherwise it is plain with shading
             and grain. A textured body resembles the class patterns and makes
             the part much harder to learn (most bodies are plain).
+        background_saturation: colour photos are blended towards their grey
+            version (0: grey, 1: as shipped), so saturated scene colours (an
+            orange space suit, a red motorbike) rarely mimic a class colour.
         min_box_pixels: an object gets a box (and mask pixels) only with at least
             this many visible pixels; a frame is annotated only if one does.
         jpeg_quality: JPEG quality (4:4:4 chroma).
@@ -133,14 +138,14 @@ class SynthYTOConfig:
 
     seed: int = 0
     num_classes: int = 5
-    train_videos_per_class: int = 6
+    train_videos_per_class: int = 10
     test_videos_per_class: int = 3
     shots_per_video: int = 4
     frames_per_shot: int = 8
     shot_length_jitter: int = 1
     frame_size: tuple[int, int] = (160, 120)
     annotate_every: int = 3
-    body_size: tuple[float, float] = (0.3, 0.5)
+    body_size: tuple[float, float] = (0.4, 0.6)
     body_aspect: tuple[float, float] = (1.0, 1.8)
     part_area: tuple[float, float] = (0.25, 0.35)
     scale_drift: float = 0.35
@@ -153,7 +158,9 @@ class SynthYTOConfig:
     camera_pan: float = 0.3
     noise_std: float = 3.0
     shot_variation: bool = True
-    body_texture_prob: float = 0.2
+    body_texture_prob: float = 0.1
+    background_saturation: float = 1.0
+    shared_scenes: bool = False
     min_box_pixels: int = 8
     jpeg_quality: int = 90
     write_masks: bool = True
@@ -185,6 +192,7 @@ class SynthYTOConfig:
             "multi_object_prob",
             "same_colour_distractor_prob",
             "body_texture_prob",
+            "background_saturation",
         ):
             checks.append((k, 0.0 <= getattr(self, k) <= 1.0, "a probability"))
         for name, ok, want in checks:
@@ -801,6 +809,16 @@ def _save_sticks(path: Path, cell: np.ndarray) -> None:
     path.write_bytes(text.ljust(116, b" ") + buf.getvalue()[116:])
 
 
+def class_colour(label: int) -> np.ndarray:
+    """RGB (0..255, float) of class ``label``'s part: its colour evidence.
+
+    Examples:
+        >>> class_colour(0).round().tolist()
+        [200.0, 45.0, 40.0]
+    """
+    return _PALETTE[label % len(_PALETTE)] * 255.0
+
+
 def _body_colours(cfg: SynthYTOConfig, label: int) -> list[int]:
     """Palette indices a body may take: no class's part colour while there are spares."""
     spare = list(range(cfg.num_classes, len(_PALETTE)))
@@ -819,8 +837,11 @@ def _scene(
     bg_name = _BACKGROUNDS[rng.integers(len(_BACKGROUNDS))]
     source = _load_background(bg_name, sources)
     zoom_range = (0.15, 0.35) if bg_name in _TEXTURES else (0.45, 0.9)  # keep grain visible
-    if source.ndim == 2:
-        source = source[..., None] * (0.5 + 0.5 * _PALETTE[rng.integers(len(_PALETTE))])
+    if source.ndim == 2:  # tint grey photos with a non-class colour
+        source = source[..., None] * (0.5 + 0.5 * _PALETTE[rng.choice(_body_colours(cfg, -1))])
+    elif cfg.background_saturation != 1.0:  # keep the texture, mute the colours
+        grey = source.mean(axis=2, keepdims=True)
+        source = np.clip(grey + cfg.background_saturation * (source - grey), 0.0, 1.0)
     return colours, hero, source, zoom_range
 
 
@@ -855,7 +876,8 @@ def _render_tree(tmp: Path, cfg: SynthYTOConfig) -> dict[str, Any]:
             shot_no = vi * cfg.shots_per_video + s - 1
             srng = np.random.default_rng([cfg.seed, 3, c, v, s])
             if cfg.shot_variation:
-                scene = _scene(np.random.default_rng([cfg.seed, 4, c, v, s]), cfg, c, sources)
+                key = [cfg.seed, 4, v, s] if cfg.shared_scenes else [cfg.seed, 4, c, v, s]
+                scene = _scene(np.random.default_rng(key), cfg, c, sources)
             colours, hero, source, zoom_range = scene
             j = cfg.shot_length_jitter
             length = cfg.frames_per_shot + int(srng.integers(-j, j + 1))
@@ -872,7 +894,11 @@ def _render_tree(tmp: Path, cfg: SynthYTOConfig) -> dict[str, Any]:
             distractors = []
             for _ in range(int(srng.integers(cfg.distractors[0], cfg.distractors[1] + 1))):
                 same = srng.random() < cfg.same_colour_distractor_prob
-                pal = colours if same else _PALETTE[srng.choice(len(_PALETTE), 2, replace=False)]
+                # other distractors take non-class colours: a class colour seen in
+                # another class's video would make the part's colour a lie
+                pool = _body_colours(cfg, -1)
+                other_pal = srng.choice(pool, 2, replace=len(pool) < 2)
+                pal = colours if same else _PALETTE[other_pal]
                 distractors.append(
                     _make_track(srng, cfg, _make_sprite(srng, cfg, pal, None), length, None)
                 )

@@ -105,6 +105,54 @@ def test_the_part_is_a_small_piece_of_the_boxed_object(tiny_root):
     assert ratios and 0.03 < float(np.median(ratios)) < 0.35
 
 
+def test_a_class_colour_appears_only_in_videos_of_its_class(tmp_path, monkeypatch):
+    """Parts take the class colour, bodies and other distractors never take another's."""
+    calls = []
+    real = synthyto._make_sprite
+
+    def spy(rng, cfg, colours, part_kind):
+        calls.append((np.array(colours), part_kind))
+        return real(rng, cfg, colours, part_kind)
+
+    monkeypatch.setattr(synthyto, "_make_sprite", spy)
+    cfg = SynthYTOConfig.tiny(num_classes=3, distractors=(2, 2), same_colour_distractor_prob=0.5)
+    generate_synthyto(tmp_path / "t", cfg)
+    class_colours = synthyto._PALETTE[:3]
+    label = None
+    assert any(k is None for _, k in calls) and any(k is not None for _, k in calls)
+    for colours, kind in calls:
+        if kind is not None:
+            label = kind
+            assert np.array_equal(colours[1], class_colours[label])
+        assert label is not None
+        for row in colours[: 1 if kind is not None else 2]:
+            others = [c for k, c in enumerate(class_colours) if k != label]
+            assert not any(np.array_equal(row, c) for c in others)
+        if kind is not None:
+            assert not any(np.array_equal(colours[0], c) for c in class_colours)
+
+
+@pytest.mark.parametrize("shared", [True, False])
+def test_shared_scenes_reuse_the_body_across_classes(tmp_path, monkeypatch, shared):
+    heroes: list[np.ndarray] = []
+    real = synthyto._make_sprite
+
+    def spy(rng, cfg, colours, part_kind):
+        sprite = real(rng, cfg, colours, part_kind)
+        if part_kind is not None:
+            heroes.append(np.asarray(colours[0]))
+        return sprite
+
+    monkeypatch.setattr(synthyto, "_make_sprite", spy)
+    cfg = SynthYTOConfig.tiny(shared_scenes=shared, multi_object_prob=0.0, shots_per_video=4)
+    generate_synthyto(tmp_path / "t", cfg)
+    # per class, per video: the video's own instance, then one per shot (shot_variation)
+    assert len(heroes) == 2 * 2 * (1 + 4)
+    shots = [h for i, h in enumerate(heroes) if i % 5 != 0]
+    same = all(np.array_equal(a, b) for a, b in zip(shots[:8], shots[8:]))
+    assert same is shared
+
+
 def test_hard_cases_are_present(tiny_root):
     table = read_frame_table(tiny_root)
     out = [r for r in table if all(o["visible"] == 0 for o in r["objects"])]
@@ -184,6 +232,8 @@ def test_config_round_trip_and_validation():
         SynthYTOConfig(frame_size=(16, 64))
     with pytest.raises(ValueError, match="out_of_view_prob"):
         SynthYTOConfig(out_of_view_prob=1.5)
+    with pytest.raises(ValueError, match="background_saturation"):
+        SynthYTOConfig(background_saturation=1.5)
     with pytest.raises(ValueError, match="part_area"):
         SynthYTOConfig(part_area=(0.3, 0.1))
     with pytest.raises(ValueError, match="unknown knobs"):
@@ -232,8 +282,8 @@ def test_default_config_is_a_small_hard_dataset(tmp_path):
     manifest = json.loads((root / MANIFEST).read_text())
     counts = manifest["counts"]
     assert manifest["classes"] == ["aeroplane", "bird", "boat", "car", "cat"]
-    assert counts["videos"] == 45 and counts["shots"] == 180
-    assert 180 * 7 <= counts["frames"] <= 180 * 9
+    assert counts["videos"] == 65 and counts["shots"] == 260
+    assert 260 * 7 <= counts["frames"] <= 260 * 9
     assert counts["out_of_view_frames"] > 0 and counts["multi_object_frames"] > 0
     assert counts["distractor_frames"] > 0 and counts["val_frames"] > counts["test_frames"] > 0
     assert Image.open(next(root.rglob("*.jpg"))).size == (160, 120)
