@@ -49,6 +49,7 @@ bench: $(STAMP)
 	$(PY) benchmarks/bench_score.py
 	$(PY) benchmarks/bench_losses.py
 	$(PY) benchmarks/bench_ablation.py --groups bar --out benchmarks/results/ablation_bar
+	$(PY) benchmarks/bench_classifier.py
 
 clean:
 	rm -rf $(VENV) runs .pytest_cache

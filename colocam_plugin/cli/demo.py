@@ -18,7 +18,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-__all__ = ["DEMO_BASELINES", "add_arguments", "run"]
+__all__ = ["DEMO_BASELINES", "add_arguments", "run", "stage1_config"]
 
 DEMO_BASELINES = ("cam", "gradcam", "gradcampp", "xgradcam", "layercam")
 
@@ -33,12 +33,26 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     )
     p.add_argument("--encoder", default="resnet18", help="encoder when --pretrained none")
     p.add_argument("--image-size", type=int, default=128)
-    p.add_argument("--classifier-epochs", type=int, default=5)
+    p.add_argument("--classifier-epochs", type=int, default=6)
     p.add_argument("--localizer-epochs", type=int, default=4)
     p.add_argument("--methods", default=",".join(DEMO_BASELINES), help="baselines to compare")
     p.add_argument("--localizers", default="fcam,tcam,colocam", help="stage-2 methods to train")
     p.add_argument("--quick", action="store_true", help="tiny data and 1 epoch (smoke test)")
     p.add_argument("--no-progress", action="store_true")
+
+
+def stage1_config(epochs: int, image_size: int, seed: int) -> Any:
+    """The demo's classifier recipe (``Stage1Config``), shared with the benchmarks."""
+    from colocam_plugin.train.stage1 import Stage1Config
+
+    return Stage1Config(
+        epochs=epochs,
+        lr=0.001,
+        lr_step=max(1, epochs // 2),
+        image_size=image_size,
+        resize=round(image_size * 8 / 7),
+        seed=seed,
+    )
 
 
 def _step(title: str) -> float:
@@ -74,20 +88,12 @@ def run(args: argparse.Namespace) -> int:
     t = _step("2/4 stage 1: classifier")
     clf_path = out / "classifier.pt"
     from colocam_plugin.cli.run_train import train_stage1
-    from colocam_plugin.train.stage1 import Stage1Config
 
     _, acc = train_stage1(
         "yto-v1.0",
         data_root,
         clf_path,
-        config=Stage1Config(
-            epochs=c_epochs,
-            lr=0.001,
-            lr_step=max(1, c_epochs // 2),
-            image_size=args.image_size,
-            resize=round(args.image_size * 8 / 7),
-            seed=args.seed,
-        ),
+        config=stage1_config(c_epochs, args.image_size, args.seed),
         encoder=args.encoder,
         pretrained=None if args.pretrained == "none" else args.pretrained,
         device=device,

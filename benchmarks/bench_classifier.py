@@ -1,0 +1,151 @@
+"""Is SynthYTO's problem the one CoLo-CAM solves? Classifier accuracy vs CAM quality.
+
+Per seed of the default SynthYTO (the demo's data and classifier recipe, the
+same work folder as ``bench_ablation.py`` so its classifiers are reused):
+
+- the stage-1 classifier's top-1 frame accuracy on val (annotated frames of
+  TRAIN videos) and test (frames of unseen videos);
+- a colour-count rule on test: predict the class whose part colour
+  (:func:`~colocam_plugin.data.synthyto.class_colour`) covers the most pixels.
+  It shows how much class evidence the frames carry;
+- LayerCAM on test: CorLoc (class-avg) and mean IoU of its best box with the
+  ground truth (partial CAMs: IoU well below 0.5).
+
+    python benchmarks/bench_classifier.py                # seeds 0 1 2
+    python benchmarks/bench_classifier.py --seeds 0
+
+Writes ``benchmarks/results/classifier.json`` and ``classifier.md``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import statistics
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from bench_ablation import RESULTS, stage1_for_seed, write_results
+
+from colocam_plugin.api import create_cam_method, create_dataset
+from colocam_plugin.data.io import read_image
+from colocam_plugin.data.synthyto import MANIFEST, class_colour
+from colocam_plugin.harness import evaluate_methods
+from colocam_plugin.train.checkpoint import versions
+from colocam_plugin.train.stage1 import evaluate_accuracy, load_classifier
+
+COLOUR_RADIUS = 45.0  # RGB distance that still counts as the class colour (drift, JPEG)
+
+
+def colour_count_accuracy(frames: list[Any], num_classes: int) -> float:
+    """Top-1 (%) of 'the class colour with the most pixels wins'."""
+    palette = np.stack([class_colour(k) for k in range(num_classes)])
+    correct = 0
+    for f in frames:
+        img = read_image(f.path).astype(np.float32)
+        dist = np.linalg.norm(img[:, :, None, :] - palette[None, None], axis=-1)
+        correct += int((dist < COLOUR_RADIUS).sum((0, 1)).argmax() == f.label)
+    return 100.0 * correct / max(1, len(frames))
+
+
+def run(args: argparse.Namespace) -> dict[str, Any]:
+    from colocam_plugin.cli.run_train import make_frame_loader
+
+    device = "cuda" if torch.cuda.is_available() else "cpu"
+    t0 = time.perf_counter()
+    per_seed: dict[str, dict[str, float]] = {}
+    for seed in args.seeds:
+        data, clf, test_acc = stage1_for_seed(
+            Path(args.work), seed, args.classifier_epochs, args.image_size, device, args.knobs
+        )
+        model = load_classifier(clf, device=device)
+        # the v1.0 reader lists all 10 YTO classes; only the generated ones compete
+        synth_classes = len(json.loads((data / MANIFEST).read_text())["classes"])
+        val = create_dataset("yto-v1.0", data, "val")
+        test = create_dataset("yto-v1.0", data, "test")
+        loader = make_frame_loader(args.image_size, round(args.image_size * 8 / 7))
+        res = evaluate_methods(
+            model,
+            test.frames,
+            {"layercam": create_cam_method("layercam")},
+            num_classes=len(test.classes),
+            image_size=args.image_size,
+            device=device,
+            progress=False,
+        )["layercam"].scores
+        per_seed[f"seed{seed}"] = {
+            "classifier_val_accuracy": evaluate_accuracy(model, val.frames, loader, device=device),
+            "classifier_test_accuracy": test_acc,
+            "colour_count_test_accuracy": colour_count_accuracy(test.frames, synth_classes),
+            "layercam_corloc": res["corloc"],
+            "layercam_mean_iou": res["mean_iou"],
+        }
+        print(f"seed {seed}: {per_seed[f'seed{seed}']}", flush=True)
+    keys = next(iter(per_seed.values())).keys()
+    summary = {
+        k: {
+            "mean": statistics.mean(r[k] for r in per_seed.values()),
+            "std": statistics.stdev(r[k] for r in per_seed.values()) if len(per_seed) > 1 else 0.0,
+        }
+        for k in keys
+    }
+    return {
+        "settings": vars(args) | {"device": device, "seconds": time.perf_counter() - t0},
+        "versions": versions() | {"platform": platform.platform()},
+        "summary": summary,
+        "runs": per_seed,
+    }
+
+
+def to_markdown(out: dict[str, Any]) -> str:
+    s = out["settings"]
+    seeds = list(out["runs"])
+    lines = [
+        "# Classifier accuracy vs CAM quality on SynthYTO",
+        "",
+        f"Seeds {s['seeds']}, input {s['image_size']}, classifier epochs "
+        f"{s['classifier_epochs']}, SynthYTO knobs changed: {s['knobs'] or 'none'}, "
+        f"device {s['device']}, {s['seconds']:.0f} s. Command: "
+        f"`python benchmarks/bench_classifier.py {' '.join(s['argv'])}`.",
+        "",
+        "| measure | mean | std | " + " | ".join(seeds) + " |",
+        "|---|---:|---:|" + "---:|" * len(seeds),
+    ]
+    for k, v in out["summary"].items():
+        runs = " | ".join(f"{out['runs'][sd][k]:.3g}" for sd in seeds)
+        lines.append(f"| {k} | {v['mean']:.3g} | {v['std']:.2g} | {runs} |")
+    lines += [
+        "",
+        "Accuracies in %, CorLoc in %, IoU in 0..1. val = annotated frames of training "
+        "videos, test = unseen videos.",
+    ]
+    return "\n".join(lines) + "\n"
+
+
+def main(argv: list[str] | None = None) -> None:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
+    p.add_argument("--classifier-epochs", type=int, default=6)
+    p.add_argument("--image-size", type=int, default=128)
+    p.add_argument("--work", default="runs/ablation", help="shared with bench_ablation.py")
+    p.add_argument("--out", default=str(RESULTS / "classifier"))
+    p.add_argument(
+        "--synth",
+        nargs="*",
+        default=[],
+        metavar="KNOB=JSON",
+        help="SynthYTO knobs to change, e.g. body_size=[0.3,0.5] (use its own --work)",
+    )
+    args = p.parse_args(argv)
+    args.knobs = {k: json.loads(v) for k, v in (kv.split("=", 1) for kv in args.synth)}
+    args.argv = list(sys.argv[1:] if argv is None else argv)
+    write_results(run(args), args.out, to_markdown)
+
+
+if __name__ == "__main__":
+    main()
