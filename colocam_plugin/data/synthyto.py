@@ -1,14 +1,15 @@
 """SynthYTO: a synthetic YouTube-Objects v1.0 tree, hard for CAMs in the ways real video is.
 
 Every object is a large body (shared shapes across classes, mostly plain, in a
-colour that is no class's) with a small protruding *part* whose shape,
-pattern and pattern colour are the class evidence; the part's base colour is
-the body's own. A classifier therefore fires on the part, while the ground
-truth boxes the whole object; CoLo-CAM's colour term is what can spread the
-map over the body. Frames add real clutter (scikit-image photos and textures, panned),
-same-coloured distractor bodies without a part, objects leaving the view while
-the video label stays, several objects of the class, and drifting scale,
-colour and illumination. The layout is exactly the YTO v1.0 download read by
+colour that is no class's) with a smaller protruding *part* whose shape,
+pattern and base colour (the class colour) are the class evidence; its
+pattern is drawn in the body's own colour. A classifier therefore fires on
+the part, while the ground truth boxes the whole object; CoLo-CAM's colour
+term is what can spread the map over the body. Frames add real clutter
+(scikit-image photos and textures, panned), same-coloured distractor bodies
+without a part, objects leaving the view while the video label stays, several
+objects of the class, and drifting scale, colour and illumination. The layout
+is exactly the YTO v1.0 download read by
 :func:`colocam_plugin.data.yto_v1.load_yto_v1`; every knob is documented in
 ``docs/synthyto.md``.
 
@@ -825,14 +826,20 @@ def _body_colours(cfg: SynthYTOConfig, label: int) -> list[int]:
     return spare or [k for k in range(len(_PALETTE)) if k != label % len(_PALETTE)]
 
 
+def _object_colours(rng: np.random.Generator, cfg: SynthYTOConfig, label: int) -> np.ndarray:
+    """``[body colour, class colour]`` of an object of class ``label``.
+
+    The part's base is the class colour; the body takes a non-class colour, so
+    colour alone points at the part, never at the whole body.
+    """
+    return _PALETTE[[rng.choice(_body_colours(cfg, label)), label % len(_PALETTE)]]
+
+
 def _scene(
     rng: np.random.Generator, cfg: SynthYTOConfig, label: int, sources: dict[str, np.ndarray]
 ) -> tuple[np.ndarray, _Sprite, np.ndarray, tuple[float, float]]:
     """Object colours and sprite, background image and its zoom range."""
-    # the part's pattern colour is the class's; the body's own colour is any other
-    # palette colour, so colour alone points at the part, never at the whole body
-    first = rng.choice(_body_colours(cfg, label))
-    colours = _PALETTE[[first, label % len(_PALETTE)]]
+    colours = _object_colours(rng, cfg, label)
     hero = _make_sprite(rng, cfg, colours, label)
     bg_name = _BACKGROUNDS[rng.integers(len(_BACKGROUNDS))]
     source = _load_background(bg_name, sources)
@@ -871,7 +878,8 @@ def _render_tree(tmp: Path, cfg: SynthYTOConfig) -> dict[str, Any]:
     counts |= dict.fromkeys(("out_of_view_frames", "multi_object_frames", "distractor_frames"), 0)
     for vi, (c, v, split) in enumerate(videos):
         name = cfg.classes[c]
-        scene = _scene(np.random.default_rng([cfg.seed, 2, c, v]), cfg, c, sources)
+        if not cfg.shot_variation:  # one instance and scene for the whole video
+            scene = _scene(np.random.default_rng([cfg.seed, 2, c, v]), cfg, c, sources)
         for s in range(1, cfg.shots_per_video + 1):
             shot_no = vi * cfg.shots_per_video + s - 1
             srng = np.random.default_rng([cfg.seed, 3, c, v, s])
@@ -886,8 +894,7 @@ def _render_tree(tmp: Path, cfg: SynthYTOConfig) -> dict[str, Any]:
                 out_mode = ("exit_return", "enter", "exit")[int(srng.integers(3))]
             objects = [_make_track(srng, cfg, hero, length, out_mode)]
             if shot_no in multi_shots:
-                body = srng.choice(_body_colours(cfg, c))
-                other = _PALETTE[[body, c % len(_PALETTE)]]
+                other = _object_colours(srng, cfg, c)
                 objects.append(
                     _make_track(srng, cfg, _make_sprite(srng, cfg, other, c), length, None)
                 )
