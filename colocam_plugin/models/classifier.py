@@ -47,13 +47,10 @@ def build_encoder(
         raise ValueError(f"output_stride must be 8, 16 or 32, got {output_stride}")
     encoder = get_encoder(name, weights=None, depth=depth, output_stride=output_stride)
     if weights is not None:
+        from colocam_plugin.models.pretrained import read_weights_file
+
         path = Path(weights)
-        try:
-            state = torch.load(path, map_location="cpu", weights_only=True)
-        except FileNotFoundError:
-            raise ColocamError(f"{path}: encoder weights file not found") from None
-        except Exception as exc:  # torch raises many kinds for a bad file
-            raise ColocamError(f"{path}: not a readable torch state_dict ({exc})") from None
+        state = read_weights_file(path, "encoder weights file not found")
         if isinstance(state, dict) and "state_dict" in state:
             state = state["state_dict"]
         state = {k: v for k, v in state.items() if not k.startswith(("fc.", "classifier."))}

