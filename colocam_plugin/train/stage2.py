@@ -224,13 +224,17 @@ def train_localizer(
     start_epoch = 0
     history: list[dict[str, Any]] = []
     if resume:
-        states = {"state_dict": model, "optimizer": opt, "scheduler": sched}
         done, start_epoch, history = resume_run(
             out,
             kind="localizer",
             config=full_config,
             epochs=cfg.epochs,
-            states={**states, "size_loss": size_loss},
+            states={
+                "state_dict": model,
+                "optimizer": opt,
+                "scheduler": sched,
+                "size_loss": size_loss,
+            },
         )
         if done is not None:
             return done
