@@ -4,7 +4,9 @@ Per seed of the default SynthYTO (the demo's data and classifier recipe, the
 same work folder as ``bench_ablation.py`` so its classifiers are reused):
 
 - the stage-1 classifier's top-1 frame accuracy on val (annotated frames of
-  TRAIN videos) and test (frames of unseen videos);
+  TRAIN videos) and test (frames of unseen videos), the latter also at the
+  ``--eval-sizes`` (training sees objects at 8/7 of the input scale: random
+  crops of a larger resize, so a larger test input can match it better);
 - a colour-count rule on test: predict the class whose part colour
   (:func:`~colocam_plugin.data.synthyto.class_colour`) covers the most pixels.
   It shows how much class evidence the frames carry;
@@ -81,6 +83,12 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         per_seed[f"seed{seed}"] = {
             "classifier_val_accuracy": evaluate_accuracy(model, val.frames, loader, device=device),
             "classifier_test_accuracy": test_acc,
+            **{
+                f"classifier_test_accuracy_{size}px": evaluate_accuracy(
+                    model, test.frames, make_frame_loader(size, size), device=device
+                )
+                for size in args.eval_sizes
+            },
             "colour_count_test_accuracy": colour_count_accuracy(test.frames, synth_classes),
             "layercam_corloc": res["corloc"],
             "layercam_mean_iou": res["mean_iou"],
@@ -132,6 +140,13 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     p.add_argument("--classifier-epochs", type=int, default=6)
     p.add_argument("--image-size", type=int, default=128)
+    p.add_argument(
+        "--eval-sizes",
+        type=int,
+        nargs="*",
+        default=[160],
+        help="extra test input sizes (multiples of 32) for the classifier accuracy",
+    )
     p.add_argument("--work", default="runs/ablation", help="shared with bench_ablation.py")
     p.add_argument("--out", default=str(RESULTS / "classifier"))
     p.add_argument(
