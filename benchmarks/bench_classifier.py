@@ -70,7 +70,8 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         synth_classes = len(json.loads((data / MANIFEST).read_text())["classes"])
         val = create_dataset("yto-v1.0", data, "val")
         test = create_dataset("yto-v1.0", data, "test")
-        loader = make_frame_loader(args.image_size, round(args.image_size * 8 / 7))
+        # eval loaders resize straight to the input: the train-time resize is unused
+        loader = make_frame_loader(args.image_size, args.image_size)
         res = evaluate_methods(
             model,
             test.frames,
