@@ -11,7 +11,10 @@ same work folder as ``bench_ablation.py`` so its classifiers are reused):
   (:func:`~colocam_plugin.data.synthyto.class_colour`) covers the most pixels.
   It shows how much class evidence the frames carry;
 - LayerCAM on test: CorLoc (class-avg) and mean IoU of its best box with the
-  ground truth (partial CAMs: IoU well below 0.5).
+  ground truth (partial CAMs: IoU well below 0.5); the same on the test frames
+  the classifier gets right (``_correct``), and on val, where the classifier is
+  right on nearly every frame: is the CAM partial because the classifier errs,
+  or although it is right?
 
     python benchmarks/bench_classifier.py                # seeds 0 1 2
     python benchmarks/bench_classifier.py --seeds 0
@@ -55,6 +58,19 @@ def colour_count_accuracy(frames: list[Any], num_classes: int) -> float:
     return 100.0 * correct / max(1, len(frames))
 
 
+@torch.no_grad()
+def correct_frames(model: Any, frames: list[Any], loader: Any, device: str) -> list[Any]:
+    """The frames whose top-1 class is their label (eval transform)."""
+    model.eval()
+    gen = torch.Generator().manual_seed(0)
+    right = []
+    for i in range(0, len(frames), 32):
+        chunk = frames[i : i + 32]
+        pred = model(loader(chunk, False, gen).to(device)).argmax(1).tolist()
+        right += [f for f, k in zip(chunk, pred) if k == f.label]
+    return right
+
+
 def run(args: argparse.Namespace) -> dict[str, Any]:
     from colocam_plugin.cli.run_train import make_frame_loader
 
@@ -72,15 +88,20 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         test = create_dataset("yto-v1.0", data, "test")
         # eval loaders resize straight to the input: the train-time resize is unused
         loader = make_frame_loader(args.image_size, args.image_size)
-        res = evaluate_methods(
-            model,
-            test.frames,
-            {"layercam": create_cam_method("layercam")},
-            num_classes=len(test.classes),
-            image_size=args.image_size,
-            device=device,
-            progress=False,
-        )["layercam"].scores
+        right = correct_frames(model, test.frames, loader, device)
+
+        res, res_right, res_val = (
+            evaluate_methods(
+                model,
+                frames,
+                {"layercam": create_cam_method("layercam")},
+                num_classes=len(test.classes),
+                image_size=args.image_size,
+                device=device,
+                progress=False,
+            )["layercam"].scores
+            for frames in (test.frames, right, val.frames)
+        )
         per_seed[f"seed{seed}"] = {
             "classifier_val_accuracy": evaluate_accuracy(model, val.frames, loader, device=device),
             "classifier_test_accuracy": test_acc,
@@ -93,6 +114,10 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             "colour_count_test_accuracy": colour_count_accuracy(test.frames, synth_classes),
             "layercam_corloc": res["corloc"],
             "layercam_mean_iou": res["mean_iou"],
+            "layercam_corloc_correct": res_right["corloc"],
+            "layercam_mean_iou_correct": res_right["mean_iou"],
+            "layercam_val_corloc": res_val["corloc"],
+            "layercam_val_mean_iou": res_val["mean_iou"],
         }
         print(f"seed {seed}: {per_seed[f'seed{seed}']}", flush=True)
     keys = next(iter(per_seed.values())).keys()
@@ -131,7 +156,8 @@ def to_markdown(out: dict[str, Any]) -> str:
     lines += [
         "",
         "Accuracies in %, CorLoc in %, IoU in 0..1. val = annotated frames of training "
-        "videos, test = unseen videos.",
+        "videos, test = unseen videos. `layercam_*` rows score test, `_correct` only the "
+        "test frames the classifier gets right, `layercam_val_*` val.",
     ]
     return "\n".join(lines) + "\n"
 
