@@ -122,7 +122,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         data, clf, acc = stage1_for_seed(
             work, seed, args.classifier_epochs, args.image_size, device
         )
-        test = create_dataset("yto-v1.0", data, args.split)
+        scored = create_dataset("yto-v1.0", data, args.split)
         methods: dict[str, Any] = {}
         for name, over in names.items():
             if over is None:
@@ -147,9 +147,9 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             methods[name] = create_cam_method("localizer", checkpoint=path, device=device)
         res = evaluate_methods(
             load_classifier(clf, device=device),
-            test.frames,
+            scored.frames,
             methods,
-            num_classes=len(test.classes),
+            num_classes=len(scored.classes),
             image_size=args.image_size,
             device=device,
             progress=False,

@@ -42,7 +42,7 @@ from colocam_plugin.data.io import read_image
 from colocam_plugin.data.synthyto import MANIFEST, class_colour
 from colocam_plugin.harness import evaluate_methods
 from colocam_plugin.train.checkpoint import versions
-from colocam_plugin.train.stage1 import evaluate_accuracy, load_classifier
+from colocam_plugin.train.stage1 import evaluate_accuracy, load_classifier, predict_classes
 
 COLOUR_RADIUS = 45.0  # RGB distance that still counts as the class colour (drift, JPEG)
 
@@ -56,19 +56,6 @@ def colour_count_accuracy(frames: list[Any], num_classes: int) -> float:
         dist = np.linalg.norm(img[:, :, None, :] - palette[None, None], axis=-1)
         correct += int((dist < COLOUR_RADIUS).sum((0, 1)).argmax() == f.label)
     return 100.0 * correct / max(1, len(frames))
-
-
-@torch.no_grad()
-def correct_frames(model: Any, frames: list[Any], loader: Any, device: str) -> list[Any]:
-    """The frames whose top-1 class is their label (eval transform)."""
-    model.eval()
-    gen = torch.Generator().manual_seed(0)
-    right = []
-    for i in range(0, len(frames), 32):
-        chunk = frames[i : i + 32]
-        pred = model(loader(chunk, False, gen).to(device)).argmax(1).tolist()
-        right += [f for f, k in zip(chunk, pred) if k == f.label]
-    return right
 
 
 def run(args: argparse.Namespace) -> dict[str, Any]:
@@ -88,8 +75,8 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         test = create_dataset("yto-v1.0", data, "test")
         # eval loaders resize straight to the input: the train-time resize is unused
         loader = make_frame_loader(args.image_size, args.image_size)
-        right = correct_frames(model, test.frames, loader, device)
-
+        preds = predict_classes(model, test.frames, loader, device=device)
+        right = [f for f, k in zip(test.frames, preds) if k == f.label]
         res, res_right, res_val = (
             evaluate_methods(
                 model,

@@ -33,6 +33,7 @@ __all__ = [
     "evaluate_accuracy",
     "load_classifier",
     "param_groups",
+    "predict_classes",
     "train_classifier",
 ]
 
@@ -74,6 +75,26 @@ def param_groups(model: WGAPClassifier, lr: float, mult: float) -> list[dict[str
 
 
 @torch.no_grad()
+def predict_classes(
+    model: nn.Module,
+    frames: Sequence[FrameRecord],
+    load_batch: FrameLoader,
+    *,
+    batch_size: int = 32,
+    device: str | torch.device = "cpu",
+) -> list[int]:
+    """Top-1 class of ``model`` for each of ``frames`` (eval transform)."""
+    was_training = model.training
+    model.eval()
+    preds: list[int] = []
+    gen = torch.Generator().manual_seed(0)
+    for i in range(0, len(frames), batch_size):
+        x = load_batch(frames[i : i + batch_size], False, gen).to(device)
+        preds += model(x).argmax(1).tolist()
+    model.train(was_training)
+    return preds
+
+
 def evaluate_accuracy(
     model: nn.Module,
     frames: Sequence[FrameRecord],
@@ -83,16 +104,8 @@ def evaluate_accuracy(
     device: str | torch.device = "cpu",
 ) -> float:
     """Top-1 frame accuracy (%) of ``model`` on ``frames`` (eval transform)."""
-    was_training = model.training
-    model.eval()
-    correct = 0
-    gen = torch.Generator().manual_seed(0)
-    for i in range(0, len(frames), batch_size):
-        chunk = frames[i : i + batch_size]
-        x = load_batch(chunk, False, gen).to(device)
-        y = torch.tensor([f.label for f in chunk], device=device)
-        correct += int((model(x).argmax(1) == y).sum())
-    model.train(was_training)
+    preds = predict_classes(model, frames, load_batch, batch_size=batch_size, device=device)
+    correct = sum(int(k == f.label) for k, f in zip(preds, frames))
     return 100.0 * correct / max(1, len(frames))
 
 
