@@ -153,6 +153,13 @@ class FrameSequenceSampler:
     ``(seed, epoch)``: call :meth:`set_epoch` before each epoch, as with
     ``torch.utils.data.DistributedSampler``.
 
+    With ``num_replicas > 1`` each rank yields every ``num_replicas``-th entry
+    of the epoch's shot order, starting at ``rank``; the frame draws are those
+    of the unsharded epoch, so the ranks together yield exactly its sequences.
+    Like ``DistributedSampler``, the order is padded by wrapping around to a
+    multiple of ``num_replicas`` (so every rank runs the same number of steps)
+    unless ``drop_last``, which drops the tail instead.
+
     Args:
         shots: :class:`~colocam_plugin.data.records.Shot` records or their lengths.
         n_frames: frames per sequence ``n`` (ref 4), >= 1.
@@ -161,11 +168,17 @@ class FrameSequenceSampler:
         seed: base seed.
         shuffle: visit shots in a random order (else in input order).
         gaussian_std: std of the ``gaussian`` style, share of the window.
+        num_replicas: processes sharing the epoch (distributed training).
+        rank: this process's rank, in ``[0, num_replicas)``.
+        drop_last: with ``num_replicas > 1``, drop the tail instead of padding.
 
     Examples:
         >>> sampler = FrameSequenceSampler([10, 3, 7], 2, seed=1)
         >>> len(sampler), sorted(i for i, _ in sampler)
         (3, [0, 1, 2])
+        >>> ranks = [FrameSequenceSampler([10, 3, 7], 2, num_replicas=2, rank=r) for r in (0, 1)]
+        >>> [len(r) for r in ranks], sorted({i for r in ranks for i, _ in r})  # one shot padded
+        ([2, 2], [0, 1, 2])
         >>> dict(FrameSequenceSampler([10], 2, shuffle=False))[0][0] in range(3, 9)
         True
     """
@@ -180,7 +193,14 @@ class FrameSequenceSampler:
         seed: int = 0,
         shuffle: bool = True,
         gaussian_std: float = 0.25,
+        num_replicas: int = 1,
+        rank: int = 0,
+        drop_last: bool = False,
     ) -> None:
+        if isinstance(num_replicas, bool) or not isinstance(num_replicas, int) or num_replicas < 1:
+            raise ValueError(f"num_replicas: expected an int >= 1, got {num_replicas!r}")
+        if isinstance(rank, bool) or not isinstance(rank, int) or not 0 <= rank < num_replicas:
+            raise ValueError(f"rank: expected an int in [0, {num_replicas}), got {rank!r}")
         lengths = []
         for i, shot in enumerate(shots):
             length = len(shot) if isinstance(shot, Shot) else shot
@@ -205,6 +225,9 @@ class FrameSequenceSampler:
         self.seed = int(seed)
         self.shuffle = bool(shuffle)
         self.gaussian_std = float(gaussian_std)
+        self.num_replicas = num_replicas
+        self.rank = rank
+        self.drop_last = bool(drop_last)
         self.epoch = 0
 
     def set_epoch(self, epoch: int) -> None:
@@ -212,13 +235,17 @@ class FrameSequenceSampler:
         self.epoch = int(epoch)
 
     def __len__(self) -> int:
-        return len(self.lengths)
+        """Sequences this rank yields per epoch."""
+        n, r = len(self.lengths), self.num_replicas
+        return n // r if self.drop_last else -(-n // r)
 
     def __iter__(self) -> Iterator[tuple[int, tuple[int, ...]]]:
         rng = np.random.default_rng([self.seed, self.epoch])
-        order = rng.permutation(len(self.lengths)) if self.shuffle else range(len(self.lengths))
-        for i in order:
-            frames = sample_sequence(
+        n = len(self.lengths)
+        order = rng.permutation(n).tolist() if self.shuffle else list(range(n))
+        # one draw per shot, in the unsharded order, whatever the rank
+        draws = [
+            sample_sequence(
                 self.lengths[i],
                 self.n_frames,
                 rng,
@@ -226,7 +253,11 @@ class FrameSequenceSampler:
                 window=self.window,
                 gaussian_std=self.gaussian_std,
             )
-            yield int(i), frames
+            for i in order
+        ]
+        slots = range(len(self) * self.num_replicas)  # padded or cut to a multiple of ranks
+        for k in slots[self.rank :: self.num_replicas]:
+            yield int(order[k % n]), draws[k % n]
 
 
 class SequenceBatches:

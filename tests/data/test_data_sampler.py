@@ -145,6 +145,49 @@ def test_no_shuffle_keeps_the_input_order():
     assert order == [0, 1, 2, 3]
 
 
+@settings(max_examples=60, deadline=None)
+@given(
+    lengths=lengths_st,
+    n=n_st,
+    style=style_st,
+    seed=seed_st,
+    epoch=st.integers(0, 50),
+    replicas=st.integers(1, 5),
+    drop_last=st.booleans(),
+)
+def test_ranks_split_the_unsharded_epoch(lengths, n, style, seed, epoch, replicas, drop_last):
+    whole = FrameSequenceSampler(lengths, n, style=style, seed=seed)
+    whole.set_epoch(epoch)
+    expected = list(whole)
+    ranks = []
+    for rank in range(replicas):
+        sampler = FrameSequenceSampler(
+            lengths,
+            n,
+            style=style,
+            seed=seed,
+            num_replicas=replicas,
+            rank=rank,
+            drop_last=drop_last,
+        )
+        sampler.set_epoch(epoch)
+        ranks.append(list(sampler))
+        assert len(ranks[-1]) == len(sampler)  # every rank runs the same number of steps
+    assert len({len(r) for r in ranks}) == 1
+    # interleaving the ranks gives back the unsharded epoch, cut or wrapped around
+    merged = [r[k] for k in range(len(ranks[0])) for r in ranks]
+    per_rank = len(lengths) // replicas if drop_last else math.ceil(len(lengths) / replicas)
+    assert len(merged) == per_rank * replicas
+    assert merged == [expected[k % len(expected)] for k in range(len(merged))]
+
+
+@pytest.mark.parametrize("bad", [{"num_replicas": 0}, {"rank": 2}, {"rank": -1}])
+def test_rejects_bad_ranks(bad):
+    kwargs = {"num_replicas": 2} | bad
+    with pytest.raises(ValueError, match=next(iter(bad))):
+        FrameSequenceSampler([10], 2, **kwargs)
+
+
 def _shot(n_frames: int, name: str) -> Shot:
     frames = tuple(
         FrameRecord(name, f"{name}/001", i, Path(f"{name}/{i}.jpg"), 0) for i in range(n_frames)
