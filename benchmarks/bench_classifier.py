@@ -38,6 +38,7 @@ import torch
 from bench_ablation import RESULTS, stage1_for_seed, write_results
 
 from colocam_plugin.api import create_cam_method, create_dataset
+from colocam_plugin.cli.demo import STAGE1_LR
 from colocam_plugin.data.io import read_image
 from colocam_plugin.data.synthyto import MANIFEST, class_colour
 from colocam_plugin.harness import evaluate_methods
@@ -66,7 +67,13 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     per_seed: dict[str, dict[str, float]] = {}
     for seed in args.seeds:
         data, clf, test_acc = stage1_for_seed(
-            Path(args.work), seed, args.classifier_epochs, args.image_size, device, args.knobs
+            Path(args.work),
+            seed,
+            args.classifier_epochs,
+            args.image_size,
+            device,
+            args.knobs,
+            args.classifier_lr,
         )
         model = load_classifier(clf, device=device)
         # the v1.0 reader lists all 10 YTO classes; only the generated ones compete
@@ -130,7 +137,8 @@ def to_markdown(out: dict[str, Any]) -> str:
         "# Classifier accuracy vs CAM quality on SynthYTO",
         "",
         f"Seeds {s['seeds']}, input {s['image_size']}, classifier epochs "
-        f"{s['classifier_epochs']}, SynthYTO knobs changed: {s['knobs'] or 'none'}, "
+        f"{s['classifier_epochs']}, classifier lr {s.get('classifier_lr') or STAGE1_LR:g}, "
+        f"SynthYTO knobs changed: {s['knobs'] or 'none'}, "
         f"device {s['device']}, {s['seconds']:.0f} s. Command: "
         f"`python benchmarks/bench_classifier.py {' '.join(s['argv'])}`.",
         "",
@@ -153,6 +161,11 @@ def main(argv: list[str] | None = None) -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     p.add_argument("--classifier-epochs", type=int, default=6)
+    p.add_argument(
+        "--classifier-lr",
+        type=float,
+        help="stage-1 base lr instead of the demo's (use its own --work)",
+    )
     p.add_argument("--image-size", type=int, default=128)
     p.add_argument(
         "--eval-sizes",

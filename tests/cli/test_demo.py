@@ -6,12 +6,16 @@ import json
 
 import torch
 
-from colocam_plugin.cli.demo import SYNTHYTO_COLOC_WEIGHT
+from colocam_plugin.cli.demo import STAGE1_LR, SYNTHYTO_COLOC_WEIGHT
 from colocam_plugin.cli.main import main
 
 
+def _config(path):
+    return torch.load(path, map_location="cpu", weights_only=False)["config"]
+
+
 def _coloc_weight(path):
-    return torch.load(path, map_location="cpu", weights_only=False)["config"]["coloc_weight"]
+    return _config(path)["coloc_weight"]
 
 
 def test_demo_quick_trains_and_scores_every_method(tmp_path):
@@ -26,6 +30,7 @@ def test_demo_quick_trains_and_scores_every_method(tmp_path):
     assert all(0.0 <= s["corloc"] <= 100.0 for s in scores.values())
     assert (out / "gallery.png").stat().st_size > 0
     assert _coloc_weight(out / "colocam.pt") == SYNTHYTO_COLOC_WEIGHT
+    assert _config(out / "classifier.pt")["lr"] == STAGE1_LR  # not Stage1Config's paper 1e-3
 
 
 def test_demo_coloc_weight_reaches_the_checkpoint(tmp_path):
