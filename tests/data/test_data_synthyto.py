@@ -13,7 +13,7 @@ import pytest
 import scipy.io
 from PIL import Image
 
-from colocam_plugin.data import synthyto
+from colocam_plugin.data import synthyto, synthyto_render
 from colocam_plugin.data.synthyto import (
     MANIFEST,
     SynthYTOConfig,
@@ -108,16 +108,16 @@ def test_the_part_is_a_small_piece_of_the_boxed_object(tiny_root):
 def test_a_class_colour_appears_only_in_videos_of_its_class(tmp_path, monkeypatch):
     """Parts take the class colour, bodies and other distractors never take another's."""
     calls = []
-    real = synthyto._make_sprite
+    real = synthyto_render._make_sprite
 
     def spy(rng, cfg, colours, part_kind):
         calls.append((np.array(colours), part_kind))
         return real(rng, cfg, colours, part_kind)
 
-    monkeypatch.setattr(synthyto, "_make_sprite", spy)
+    monkeypatch.setattr(synthyto_render, "_make_sprite", spy)
     cfg = SynthYTOConfig.tiny(num_classes=3, distractors=(2, 2), same_colour_distractor_prob=0.5)
     generate_synthyto(tmp_path / "t", cfg)
-    class_colours = synthyto._PALETTE[:3]
+    class_colours = synthyto_render._PALETTE[:3]
     label = None
     assert any(k is None for _, k in calls) and any(k is not None for _, k in calls)
     for colours, kind in calls:
@@ -135,7 +135,7 @@ def test_a_class_colour_appears_only_in_videos_of_its_class(tmp_path, monkeypatc
 @pytest.mark.parametrize("shared", [True, False])
 def test_shared_scenes_reuse_the_body_across_classes(tmp_path, monkeypatch, shared):
     heroes: list[np.ndarray] = []
-    real = synthyto._make_sprite
+    real = synthyto_render._make_sprite
 
     def spy(rng, cfg, colours, part_kind):
         sprite = real(rng, cfg, colours, part_kind)
@@ -143,7 +143,7 @@ def test_shared_scenes_reuse_the_body_across_classes(tmp_path, monkeypatch, shar
             heroes.append(np.asarray(colours[0]))
         return sprite
 
-    monkeypatch.setattr(synthyto, "_make_sprite", spy)
+    monkeypatch.setattr(synthyto_render, "_make_sprite", spy)
     cfg = SynthYTOConfig.tiny(shared_scenes=shared, multi_object_prob=0.0, shots_per_video=4)
     generate_synthyto(tmp_path / "t", cfg)
     # one instance per shot (shot_variation): class 0's, then class 1's, same (video, shot) order
@@ -185,7 +185,7 @@ def test_second_call_writes_nothing(tiny_root, monkeypatch):
     def boom(*args, **kwargs):
         raise AssertionError("rendered again")
 
-    monkeypatch.setattr(synthyto, "_render_tree", boom)
+    monkeypatch.setattr(synthyto, "render_tree", boom)
     assert generate_synthyto(tiny_root, TINY) == tiny_root
     assert {p: p.stat().st_mtime_ns for p in tiny_root.rglob("*")} == before
 
@@ -195,7 +195,7 @@ def test_a_crash_leaves_no_half_tree(tmp_path, monkeypatch):
         (tmp / "aeroplane").mkdir()
         raise RuntimeError("disk full")
 
-    monkeypatch.setattr(synthyto, "_render_tree", crash)
+    monkeypatch.setattr(synthyto, "render_tree", crash)
     with pytest.raises(RuntimeError, match="disk full"):
         generate_synthyto(tmp_path / "yto", TINY)
     assert list(tmp_path.iterdir()) == []
