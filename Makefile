@@ -48,7 +48,7 @@ demo: $(STAMP)
 bench: $(STAMP)
 	$(PY) benchmarks/bench_score.py
 	$(PY) benchmarks/bench_losses.py
-	$(PY) benchmarks/bench_ablation.py --groups bar --out benchmarks/results/ablation_bar
+	$(PY) benchmarks/bench_ablation.py --groups bar table2 n_frames styles --out benchmarks/results/ablation
 	$(PY) benchmarks/bench_classifier.py
 
 clean:
