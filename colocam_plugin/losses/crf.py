@@ -4,8 +4,19 @@
 ``W_ij = exp(-|p_i - p_j|^2 / (2 sigma_xy^2) - |I_i - I_j|^2 / (2 sigma_rgb^2))``,
 positions ``p`` in pixels, colours ``I`` in 0..255, diagonal included. With the
 reference ``sigma_xy = 100`` at 224x224 the kernel is nearly global, so it is
-computed exactly-in-expectation on a (y, x, r, g, b) grid, not with a windowed
-filter (see :mod:`colocam_plugin.losses.bilateral_grid`).
+not a windowed filter. Two exact-in-expectation evaluations:
+
+* **low-rank position** (the default whenever it is cheaper): the position
+  kernel on the pixel lattice is separable, ``K_y (x) K_x``, and, with
+  ``sigma_xy`` comparable to the frame, of very low rank. Its eigenvectors
+  give ``K_pos ~= sum_r psi_r psi_r^T`` (R terms, the dropped eigenvalue mass
+  under :data:`POSITION_TOL` of the trace), so
+  ``R_t = sum_r -sum_k (psi_r S^k) . (W_rgb (psi_r S^k))``: R colour-only
+  energies on one 3-D RGB grid per frame
+  (:mod:`colocam_plugin.losses.bilateral_grid`). At 128x128, sigma_xy = 100,
+  R = 6 against the 25 position nodes of the 5-D grid.
+* **5-D grid** (y, x, r, g, b): when the position kernel is not low rank
+  (small ``sigma_xy``), or when ``step`` gives five spacings.
 
 Weight: the paper's 2e-9 was tuned for a permutohedral lattice whose energy is
 about 0.5-0.75x the exact Gaussian energy computed here; the scale-equivalent
@@ -15,6 +26,7 @@ docs/losses.md).
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 
 import torch
@@ -24,13 +36,83 @@ from colocam_plugin.errors import ShapeError
 from colocam_plugin.losses._checks import check_float, check_ndim, check_same_spatial
 from colocam_plugin.losses.bilateral_grid import gaussian_grid_energy
 
-__all__ = ["CRF_STEP", "CRF_WEIGHT", "CRFEnergy", "CRFLoss", "crf_energy", "crf_loss"]
+__all__ = [
+    "CRF_STEP",
+    "CRF_WEIGHT",
+    "POSITION_TOL",
+    "CRFEnergy",
+    "CRFLoss",
+    "crf_energy",
+    "crf_loss",
+    "position_basis",
+]
 
 #: paper weight 2e-9 times the permutohedral-lattice/exact energy ratio (~0.6)
 CRF_WEIGHT = 1.2e-9
 #: default grid spacing in bandwidths: (position, colour). The position spacing
 #: is further capped at a quarter of the frame's longer side (docs/losses.md).
 CRF_STEP = (0.5, 1 / 3)
+
+
+#: low-rank position kernel: eigen-terms kept until the dropped eigenvalue mass
+#: is under this share of the trace (0.18% at 128x128, sigma_xy = 100)
+POSITION_TOL = 2e-3
+#: more terms than this and the 5-D grid is used instead (it has at most 25
+#: position nodes per colour cell)
+_MAX_RANK = 16
+
+
+@functools.lru_cache(maxsize=32)
+def _basis_cpu(h: int, w: int, sigma_xy: float, tol: float) -> torch.Tensor:
+    axes = []
+    for n in (h, w):
+        a = torch.arange(n, dtype=torch.float64)
+        k = torch.exp(-((a[:, None] - a[None]) ** 2) / (2.0 * sigma_xy * sigma_xy))
+        vals, vecs = torch.linalg.eigh(k)
+        axes.append((vals.flip(0).clamp_min(0.0), vecs.flip(1)))
+    (ly, uy), (lx, ux) = axes
+    prod = (ly[:, None] * lx[None]).flatten()
+    order = prod.argsort(descending=True)
+    kept = torch.cumsum(prod[order], 0) < (1.0 - tol) * prod.sum()
+    rank = int(kept.sum()) + 1
+    iy, ix = order[:rank] // w, order[:rank] % w
+    psi = uy[:, iy].T[:, :, None] * ux[:, ix].T[:, None, :]  # (R, H, W)
+    return (psi * prod[order[:rank]].sqrt().view(-1, 1, 1)).reshape(rank, h * w)
+
+
+def position_basis(
+    h: int,
+    w: int,
+    sigma_xy: float,
+    *,
+    tol: float = POSITION_TOL,
+    dtype: torch.dtype = torch.float32,
+    device: torch.device | str = "cpu",
+) -> torch.Tensor:
+    """Low-rank factor of the pixel-position Gaussian kernel of an H x W frame.
+
+    Args:
+        h, w: frame size in pixels.
+        sigma_xy: position bandwidth in pixels.
+        tol: largest dropped share of the kernel's eigenvalue mass (trace).
+        dtype, device: of the returned tensor.
+
+    Returns:
+        (R, H*W) ``psi`` with ``psi.T @ psi ~= exp(-|p_i - p_j|^2 / (2 sigma_xy^2))``
+        (pixels in row-major order), R the fewest eigen-terms within ``tol``.
+
+    Examples:
+        >>> psi = position_basis(32, 32, 100.0, dtype=torch.float64)
+        >>> psi.shape[0] <= 6
+        True
+        >>> ys, xs = torch.meshgrid(torch.arange(32.0), torch.arange(32.0), indexing="ij")
+        >>> p = torch.stack([ys.flatten(), xs.flatten()], 1).double()
+        >>> exact = torch.exp(-torch.cdist(p, p) ** 2 / 2e4)
+        >>> bool(((psi.T @ psi) - exact).abs().max() < 1e-3)
+        True
+    """
+    basis = _basis_cpu(int(h), int(w), float(sigma_xy), float(tol))
+    return basis.to(dtype=dtype, device=device)
 
 
 def _default_steps(h: int, w: int, sigma_xy: float) -> list[float]:
@@ -54,9 +136,12 @@ def crf_energy(
         images: (B, 3, H, W) colour in 0..255 (any float or integer dtype).
         sigma_rgb: colour bandwidth on the 0..255 scale.
         sigma_xy: position bandwidth in pixels.
-        step: grid spacing in bandwidths, one value or five for (y, x, r, g, b);
-            None: :data:`CRF_STEP` (position spacing capped at max(H, W)/4
-            pixels), which keeps the error within ~1% (docs/losses.md).
+        step: grid spacing in bandwidths. None: colour spacing ``CRF_STEP[1]``
+            with the low-rank position kernel (or, when that needs more than
+            16 terms, the 5-D grid with :data:`CRF_STEP`, position spacing
+            capped at max(H, W)/4 pixels); error within ~1% (docs/losses.md).
+            One value: the colour spacing, position as for None. Five values
+            for (y, x, r, g, b): the 5-D grid with those spacings.
 
     Returns:
         (B,) non-positive energies, dtype and device of ``probs``; differentiable
@@ -79,6 +164,17 @@ def crf_energy(
     check_float(probs, "probs")
     b, k, h, w = probs.shape
     dtype = probs.dtype if probs.dtype == torch.float64 else torch.float32
+    five_d = isinstance(step, Sequence) and len(step) == 5
+    if not five_d:
+        psi = position_basis(h, w, sigma_xy, dtype=dtype, device=probs.device)
+        if psi.shape[0] <= _MAX_RANK:
+            colour_step = CRF_STEP[1] if step is None else step
+            rank = psi.shape[0]
+            # (B, K, 1, HW) * (R, HW) -> (B, K*R, HW): R colour-only energies per frame
+            values = (probs.reshape(b, k, 1, h * w).to(dtype) * psi).reshape(b, k * rank, h * w)
+            colours = [images[:, 0], images[:, 1], images[:, 2]]
+            energy = gaussian_grid_energy(values, colours, [sigma_rgb] * 3, step=colour_step)
+            return energy.to(probs.dtype)
     ys = torch.arange(h, dtype=dtype, device=probs.device).view(1, h, 1).expand(1, h, w)
     xs = torch.arange(w, dtype=dtype, device=probs.device).view(1, 1, w).expand(1, h, w)
     features = [ys, xs, images[:, 0], images[:, 1], images[:, 2]]
