@@ -80,9 +80,10 @@ def otsu_threshold(values: torch.Tensor, nbins: int = 256) -> torch.Tensor:
 def largest_component(mask: torch.Tensor) -> torch.Tensor:
     """Keep, per image, the largest 8-connected component of a boolean mask.
 
-    Label propagation (3x3 max-pool of pixel indices inside the mask) with
-    pointer jumping, until no label changes. Ties keep the component holding
-    the lowest maximal pixel index.
+    Components are labelled by scipy's ``ndimage.label`` on CPU (one call for
+    the batch; iterative label propagation took 0.3-5 s per 32 frames at
+    128x128) and by max-pool label propagation with pointer jumping on other
+    devices. Ties keep the component holding the lowest maximal pixel index.
 
     Args:
         mask: (B, H, W) bool.
@@ -98,6 +99,41 @@ def largest_component(mask: torch.Tensor) -> torch.Tensor:
     """
     check_ndim(mask, "mask", "B, H, W")
     b, h, w = mask.shape
+    if mask.device.type == "cpu":
+        labels = _label_cpu(mask)
+    else:
+        labels = _label_propagation(mask)
+    flat = labels.view(b, h * w)
+    pixel = torch.arange(1, h * w + 1, device=mask.device).repeat(b)
+    frame = torch.arange(b, device=mask.device).repeat_interleave(h * w)
+    top = int(flat.max()) if flat.numel() else 0
+    counts = torch.bincount(flat.reshape(-1), minlength=top + 1)
+    ids = flat.reshape(-1)
+    last = torch.zeros(top + 1, dtype=torch.int64, device=mask.device)
+    last = last.scatter_reduce(0, ids, pixel, "amax")  # a component's maximal pixel index
+    owner = torch.zeros(top + 1, dtype=torch.int64, device=mask.device)
+    owner = owner.scatter_reduce(0, ids, frame, "amax")
+    # largest first; among equals, the lowest maximal pixel index
+    key = counts * (h * w + 2) + (h * w + 1 - last)
+    key[0] = -1
+    best = torch.full((b,), -1, dtype=torch.int64, device=mask.device)
+    best = best.scatter_reduce(0, owner[1:], key[1:], "amax")
+    return ((key[flat] == best.view(b, 1)) & (flat > 0)).view(b, h, w)
+
+
+def _label_cpu(mask: torch.Tensor) -> torch.Tensor:
+    """8-connected labels of every frame in one C call (scipy), 0 = outside."""
+    from scipy import ndimage
+
+    structure = torch.zeros(3, 3, 3, dtype=torch.bool)
+    structure[1] = True  # 8-connected in-frame, never across frames
+    labels, _ = ndimage.label(mask.numpy(), structure=structure.numpy())
+    return torch.from_numpy(labels.astype("int64"))
+
+
+def _label_propagation(mask: torch.Tensor) -> torch.Tensor:
+    """8-connected labels on any device: max-pool label propagation, pointer jumping."""
+    b, h, w = mask.shape
     inside = mask.reshape(b, 1, h, w).to(torch.float32)
     index = torch.arange(1, h * w + 1, device=mask.device, dtype=torch.float32)
     labels = index.view(1, 1, h, w) * inside
@@ -110,13 +146,8 @@ def largest_component(mask: torch.Tensor) -> torch.Tensor:
         if torch.equal(grown, labels):
             break
         labels = grown
-    flat = labels.view(b, h * w).long()
-    offsets = torch.arange(b, device=mask.device).view(b, 1) * (h * w + 1)
-    counts = torch.bincount((flat + offsets).view(-1), minlength=b * (h * w + 1))
-    counts = counts.view(b, h * w + 1)
-    counts[:, 0] = 0
-    best = counts.argmax(dim=1, keepdim=True)
-    return ((flat == best) & (flat > 0)).view(b, h, w)
+    offsets = torch.arange(b, device=mask.device).view(b, 1, 1) * (h * w + 1)
+    return (labels.view(b, h, w).long() + offsets) * mask
 
 
 def roi_boxes(cams: torch.Tensor) -> torch.Tensor:
@@ -214,24 +245,34 @@ def sample_pseudo_labels(
     cam = cam.squeeze(1)
     roi = roi_boxes(cam).view(b, h * w)
     flat = cam.reshape(b, h * w)
-    fg = torch.zeros(b, h * w, dtype=torch.bool, device=cams.device)
-    bg = torch.zeros_like(fg)
     n_fg_px, n_bg_px = _scaled(n_fg, h * w), _scaled(n_bg, h * w)
     n_low = max(1, math.ceil(bg_ratio * h * w))
-    for i in range(b):
-        candidates = roi[i].nonzero().squeeze(1)
-        if candidates.numel() > 0 and n_fg > 0:
-            order = flat[i, candidates].argsort(descending=True, stable=True)
-            top = candidates[order[: max(1, math.ceil(fg_ratio * candidates.numel()))]]
-            weights = flat[i, top].clamp_min(0)
-            draw = min(n_fg_px, int((weights > 0).sum()))
-            if draw > 0:
-                picked = torch.multinomial(weights, draw, replacement=False, generator=generator)
-                fg[i, top[picked]] = True
-        if n_bg > 0:
-            lowest = flat[i].argsort(stable=True)[:n_low]
-            perm = torch.randperm(n_low, generator=generator, device=cams.device)
-            bg[i, lowest[perm[:n_bg_px]]] = True
+    rows = torch.arange(b, device=cams.device).view(b, 1)
+    # every frame at once: sampling without replacement is the top-k of
+    # random keys (Gumbel-top-k for weights proportional to C; plain uniform
+    # keys for the background), the same law as drawing one seed at a time
+    fg = torch.zeros(b, h * w, dtype=torch.bool, device=cams.device)
+    if n_fg > 0:
+        # rank inside the ROI, highest C first (stable: ties keep pixel order)
+        order = torch.where(roi, flat, -1.0).argsort(dim=1, descending=True, stable=True)
+        eligible = torch.ceil(fg_ratio * roi.sum(1, keepdim=True)).clamp_min(1)
+        ranked = torch.arange(h * w, device=cams.device).view(1, -1) < eligible
+        ranked &= roi.gather(1, order)
+        weights = torch.where(ranked, flat.gather(1, order).clamp_min(0), 0.0)
+        uniform = torch.rand(b, h * w, generator=generator, device=cams.device)
+        keys = torch.where(
+            weights > 0, weights.log() - (-uniform.clamp_min(1e-12).log()).log(), -math.inf
+        )
+        draw = min(n_fg_px, h * w)
+        top_keys, top = keys.topk(draw, dim=1)
+        picked = order.gather(1, top)
+        fg[rows.expand_as(picked)[top_keys > -math.inf], picked[top_keys > -math.inf]] = True
+    bg = torch.zeros_like(fg)
+    if n_bg > 0:
+        lowest = flat.argsort(dim=1, stable=True)[:, :n_low]
+        keys = torch.rand(b, n_low, generator=generator, device=cams.device)
+        chosen = lowest.gather(1, keys.topk(min(n_bg_px, n_low), dim=1).indices)
+        bg[rows.expand_as(chosen), chosen] = True
     pad = dilate // 2
     fg = F.max_pool2d(fg.view(b, 1, h, w).float(), dilate, stride=1, padding=pad) > 0
     bg = F.max_pool2d(bg.view(b, 1, h, w).float(), dilate, stride=1, padding=pad) > 0

@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
+import torch.nn.functional as F
 from skimage.filters import threshold_otsu
 
 from colocam_plugin.errors import ShapeError
@@ -148,3 +149,20 @@ def test_bad_arguments(kwargs: dict, error: type, message: str) -> None:
     with pytest.raises(error) as info:
         sample_pseudo_labels(args.pop("cams"), args.pop("size"), **args)
     assert message in str(info.value)
+
+
+def test_cpu_labelling_matches_label_propagation(monkeypatch: pytest.MonkeyPatch) -> None:
+    # scipy's one-call labelling (CPU) and the device-agnostic propagation
+    # must keep the same component, ties included
+    from colocam_plugin.losses import pseudo_labels
+
+    g = torch.Generator().manual_seed(0)
+    blobs = F.interpolate(torch.rand(24, 1, 6, 6, generator=g), size=(40, 40), mode="bilinear")
+    masks = torch.cat([blobs[:, 0] > 0.55, torch.rand(8, 40, 40, generator=g) > 0.6])
+    masks[0] = False  # an empty frame
+    masks[1] = False
+    masks[1, 2:5, 2:5] = masks[1, 30:33, 30:33] = True  # a tie: the first blob wins
+    fast = largest_component(masks)
+    monkeypatch.setattr(pseudo_labels, "_label_cpu", pseudo_labels._label_propagation)
+    torch.testing.assert_close(largest_component(masks), fast)
+    assert not fast[0].any() and fast[1, 2:5, 2:5].all() and not fast[1, 30:33, 30:33].any()
