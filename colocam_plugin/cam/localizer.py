@@ -8,12 +8,16 @@ harness passes in is ignored: the checkpoint holds its own frozen copy.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import torch
 from torch import nn
 
 from colocam_plugin.cam.base import CAMOutput
 from colocam_plugin.errors import ShapeError
+
+if TYPE_CHECKING:
+    from colocam_plugin.models.localizer import Localizer
 
 __all__ = ["LocalizerCAM"]
 
@@ -34,6 +38,14 @@ class LocalizerCAM:
 
         self.localizer = load_localizer(checkpoint, device=device)
         self.name = name or str(self.localizer.checkpoint_config["method"])
+
+    @classmethod
+    def from_model(cls, localizer: Localizer, *, name: str = "localizer") -> LocalizerCAM:
+        """Wrap a live localizer (e.g. one in training, for a validation curve)."""
+        self = cls.__new__(cls)
+        self.localizer = localizer
+        self.name = name
+        return self
 
     @torch.no_grad()
     def __call__(

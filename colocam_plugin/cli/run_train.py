@@ -193,6 +193,17 @@ def add_train_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--cache-dir", default=None, help="pseudo-label CAM cache (default: next to --out)"
     )
+    p.add_argument(
+        "--eval-split",
+        default=None,
+        help="score this split during training into <out>.val.csv (e.g. val); default: none",
+    )
+    p.add_argument(
+        "--eval-every",
+        type=int,
+        default=0,
+        help="optimisation steps between two --eval-split scorings (0: at the end only)",
+    )
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--device", default=_device())
     p.add_argument("--no-resume", action="store_true")
@@ -239,6 +250,8 @@ def run_train(args: argparse.Namespace) -> int:
         device=args.device,
         resume=not args.no_resume,
         progress=not args.no_progress,
+        eval_split=args.eval_split,
+        eval_every=args.eval_every,
     )
     print(f"{ckpt['config']['method']} localizer saved to {args.out} (epoch {ckpt['epoch']})")
     return 0
@@ -256,8 +269,15 @@ def train_stage2(
     device: str = "cpu",
     resume: bool = True,
     progress: bool = True,
+    eval_split: str | None = None,
+    eval_every: int = 0,
 ) -> dict[str, Any]:
-    """Read the data, get the (cached) pseudo-label CAMs, train the localizer."""
+    """Read the data, get the (cached) pseudo-label CAMs, train the localizer.
+
+    With ``eval_split`` (e.g. ``"val"``), the model in training is scored on
+    that split every ``eval_every`` steps and at the end (CorLoc, mean IoU;
+    250 thresholds, as wsolevaluation on validation) into ``<out>.val.csv``.
+    """
     from colocam_plugin.api import create_dataset
     from colocam_plugin.train.cam_cache import cached_cams, temporal_max_cams
     from colocam_plugin.train.stage1 import load_classifier
@@ -280,6 +300,10 @@ def train_stage2(
     if cfg.method == "tcam":
         shot_of = [i for i, s in enumerate(train.shots) for _ in s.frames]
         cams = temporal_max_cams(cams.float(), shot_of, cfg.tcam_k)
+    evaluate = None
+    if eval_split is not None:
+        scored = create_dataset(dataset, root, eval_split, **(dataset_kwargs or {}))
+        evaluate = _validation_scorer(classifier, scored, cfg.image_size, device)
     return train_localizer(
         classifier,
         train.shots,
@@ -291,4 +315,30 @@ def train_stage2(
         device=device,
         resume=resume,
         progress=progress,
+        evaluate=evaluate,
+        eval_every=eval_every,
     )
+
+
+def _validation_scorer(classifier: Any, scored: Any, image_size: int, device: str) -> Any:
+    """``score(localizer) -> {"corloc", "mean_iou"}`` on the annotated frames of ``scored``."""
+    from colocam_plugin.cam.localizer import LocalizerCAM
+    from colocam_plugin.harness import evaluate_methods
+
+    if not scored.frames:
+        raise ColocamError(f"--eval-split {scored.split}: no annotated frames to score")
+
+    def score(model: Any) -> dict[str, float]:
+        res = evaluate_methods(
+            classifier,
+            scored.frames,
+            {"m": LocalizerCAM.from_model(model)},
+            num_classes=len(scored.classes),
+            image_size=image_size,
+            thresholds=250,
+            device=device,
+            progress=False,
+        )["m"].scores
+        return {"corloc": float(res["corloc"]), "mean_iou": float(res["mean_iou"])}
+
+    return score

@@ -13,16 +13,19 @@ Per minibatch of B frames grouped in sequences of n frames of one shot
 The head, the colour losses and the sampler are created from their
 registries by name (``head``, ``crf_loss``, ``coloc_loss``, ``sampler``), so
 a plugin can swap any of them. A step whose loss is not finite is skipped and
-counted; each step's loss terms go to ``<out>.log.jsonl``; a checkpoint is
-written atomically after every epoch and ``resume`` continues from it.
+counted; each step's loss terms, their gradient norms at the decoder output
+and the learning rate go to ``<out>.log.csv`` (:data:`LOG_COLUMNS`); an
+optional ``evaluate`` callback scores the model every ``eval_every`` steps
+into ``<out>.val.csv`` (a validation curve). A checkpoint is written
+atomically after every epoch and ``resume`` continues from it.
 """
 
 from __future__ import annotations
 
-import json
+import csv
 import logging
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -39,12 +42,36 @@ from colocam_plugin.models.localizer import Localizer
 from colocam_plugin.train.checkpoint import load_checkpoint, save_checkpoint, state_fingerprint
 from colocam_plugin.train.checkpoint import resume as resume_run
 
-__all__ = ["METHODS", "Stage2Config", "build_localizer", "load_localizer", "train_localizer"]
+__all__ = [
+    "LOG_COLUMNS",
+    "METHODS",
+    "TERMS",
+    "Stage2Config",
+    "build_localizer",
+    "load_localizer",
+    "train_localizer",
+]
 
 log = logging.getLogger("colocam_plugin.train")
 
 #: stage-2 methods and what they change
 METHODS = ("colocam", "fcam", "tcam")
+#: loss terms, in the log's column order
+TERMS = ("pl", "crf", "asc", "coloc")
+#: columns of ``<out>.log.csv``: per step, each term's value and the L2 norm of
+#: its gradient w.r.t. the decoder's output logits (what drives the head),
+#: the total's, the mean foreground probability and the learning rate.
+#: A term that is off is left empty.
+LOG_COLUMNS = (
+    "epoch",
+    "step",
+    "lr",
+    "loss",
+    *TERMS,
+    *(f"grad_{t}" for t in TERMS),
+    "grad_total",
+    "fg_mean",
+)
 
 
 @dataclass
@@ -169,6 +196,8 @@ def train_localizer(
     device: str | torch.device = "cpu",
     resume: bool = True,
     progress: bool = True,
+    evaluate: Callable[[Localizer], dict[str, float]] | None = None,
+    eval_every: int = 0,
 ) -> dict[str, Any]:
     """Train the localizer; returns the final checkpoint dict.
 
@@ -178,8 +207,13 @@ def train_localizer(
         pseudo_cams: ``(N, S, S)`` CAMs of every frame of ``shots``, listed
             shot by shot (see :mod:`colocam_plugin.train.cam_cache`); for
             TCAM, already the temporal max.
-        out: checkpoint path (rewritten each epoch) ; ``<out>.log.jsonl``
-            gets one line of loss terms per step.
+        out: checkpoint path (rewritten each epoch) ; ``<out>.log.csv``
+            gets one row per step (:data:`LOG_COLUMNS`).
+        evaluate: called with the model (in eval mode, under no_grad) every
+            ``eval_every`` optimisation steps and after the last one; its
+            metrics (e.g. ``{"corloc": 51.2}``) go to ``<out>.val.csv``
+            with the step and epoch.
+        eval_every: steps between two ``evaluate`` calls (0: only at the end).
     """
     from colocam_plugin.api import get_registries
     from colocam_plugin.data.transforms import ClipTransform
@@ -239,9 +273,25 @@ def train_localizer(
         if done is not None:
             return done
     store = _FrameStore()
-    log_path = out.with_name(out.name + ".log.jsonl")
+    log_path = out.with_name(out.name + ".log.csv")
+    val_path = out.with_name(out.name + ".val.csv")
     out.parent.mkdir(parents=True, exist_ok=True)
+    if start_epoch == 0:
+        for path in (log_path, val_path):
+            path.unlink(missing_ok=True)
+    global_step = sum(int(row.get("steps", 0)) for row in history)
     ckpt: dict[str, Any] = {}  # written after the first epoch
+
+    def run_evaluation(epoch: int) -> None:
+        if evaluate is None:
+            return
+        model.eval()
+        with torch.no_grad():
+            scores = evaluate(model)
+        model.train()
+        _append_csv(val_path, {"epoch": epoch, "step": global_step, **scores})
+        log.info("%s step %d val %s", cfg.method, global_step, scores)
+
     for epoch in range(start_epoch, cfg.epochs):
         model.train()
         gen = torch.Generator().manual_seed(cfg.seed * 1_000_003 + epoch)
@@ -257,7 +307,10 @@ def train_localizer(
             disable=not progress,
             leave=False,
         )
-        with log_path.open("a") as log_file:
+        with log_path.open("a", newline="") as log_file:
+            writer = csv.DictWriter(log_file, fieldnames=LOG_COLUMNS)
+            if log_file.tell() == 0:
+                writer.writeheader()
             for batch in bar:
                 images, cams = [], []
                 for shot_idx, idxs in batch:
@@ -269,21 +322,37 @@ def train_localizer(
                     cams.append(torch.as_tensor(res.cams))
                 x = torch.cat(images).to(device)
                 c = torch.cat(cams).to(device)
-                terms = _loss_terms(model, x, c, cfg, crf, coloc, size_loss, gen, len(batch))
+                terms, seg, probs = _loss_terms(
+                    model, x, c, cfg, crf, coloc, size_loss, gen, len(batch)
+                )
                 loss = torch.stack(list(terms.values())).sum()
                 if not torch.isfinite(loss):
                     skipped += 1
                     opt.zero_grad(set_to_none=True)
                     continue
+                grads = _grad_norms(terms, loss, seg)
                 opt.zero_grad(set_to_none=True)
                 loss.backward()
                 opt.step()
                 steps += 1
+                global_step += 1
                 row = {k: float(v.detach()) for k, v in terms.items()}
                 for k, v in row.items():
                     sums[k] = sums.get(k, 0.0) + v
-                log_file.write(json.dumps({"epoch": epoch + 1, "step": steps, **row}) + "\n")
+                writer.writerow(
+                    {
+                        "epoch": epoch + 1,
+                        "step": global_step,
+                        "lr": opt.param_groups[0]["lr"],
+                        "loss": float(loss.detach()),
+                        **row,
+                        **grads,
+                        "fg_mean": float(probs[:, 1].detach().mean()),
+                    }
+                )
                 bar.set_postfix(loss=f"{float(loss.detach()):.3f}")
+                if eval_every > 0 and global_step % eval_every == 0:
+                    run_evaluation(epoch + 1)
         sched.step()
         size_loss.step_epoch()
         row = {
@@ -308,6 +377,9 @@ def train_localizer(
             "history": history,
         }
         save_checkpoint(out, ckpt)
+    if evaluate is not None and start_epoch < cfg.epochs:
+        if eval_every <= 0 or global_step % eval_every != 0:
+            run_evaluation(cfg.epochs)
     if not ckpt:
         ckpt = load_checkpoint(out, kind="localizer")
     return ckpt
@@ -323,7 +395,8 @@ def _loss_terms(
     size_loss: torch.nn.Module,
     gen: torch.Generator,
     n_seq: int,
-) -> dict[str, torch.Tensor]:
+) -> tuple[dict[str, torch.Tensor], torch.Tensor, torch.Tensor]:
+    """The step's loss terms, the decoder's output logits and their softmax."""
     from colocam_plugin.losses import IGNORE_INDEX, sample_pseudo_labels
 
     seg, _ = model(x)
@@ -345,4 +418,31 @@ def _loss_terms(
         terms["coloc"] = coloc(probs.view(n_seq, n, 2, h, w), x.view(n_seq, n, 3, h, w))
     if not terms:
         raise ValueError("every loss term is switched off")
-    return terms
+    return terms, seg, probs
+
+
+def _grad_norms(
+    terms: dict[str, torch.Tensor], loss: torch.Tensor, seg: torch.Tensor
+) -> dict[str, float]:
+    """L2 norm of each term's (and the total's) gradient w.r.t. the decoder's logits.
+
+    Only the losses' own graph is traversed (the decoder is not), so this costs
+    a small fraction of the step.
+    """
+    names = list(terms)
+    outputs = [*terms.values(), loss]
+    norms: dict[str, float] = {}
+    for name, value in zip([*names, "total"], outputs):
+        (grad,) = torch.autograd.grad(value, seg, retain_graph=True, allow_unused=True)
+        norms[f"grad_{name}"] = 0.0 if grad is None else float(grad.norm())
+    return norms
+
+
+def _append_csv(path: Path, row: dict[str, Any]) -> None:
+    """Append ``row`` to a CSV file, writing the header when the file is new."""
+    new = not path.exists() or path.stat().st_size == 0
+    with path.open("a", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=list(row))
+        if new:
+            writer.writeheader()
+        writer.writerow(row)

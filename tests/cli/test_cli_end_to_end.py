@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import csv
 import json
 
 import numpy as np
@@ -9,6 +10,7 @@ import pytest
 
 from colocam_plugin.cli.main import main
 from colocam_plugin.data.synthyto import SynthYTOConfig, generate_synthyto
+from colocam_plugin.train.stage2 import LOG_COLUMNS
 
 SCORE_KEYS = {
     "corloc",
@@ -66,14 +68,29 @@ def test_train_evaluate_and_score(run_dir, capsys):
                 "8",
                 "--crf-step",
                 "0.5",
+                "--eval-split",
+                "val",
+                "--eval-every",
+                "1",
                 "--out",
                 d / f"{method}.pt",
             )
             == 0
         )
-    log_lines = (d / "colocam.pt.log.jsonl").read_text().splitlines()
-    assert {"pl", "crf", "asc", "coloc"} <= set(json.loads(log_lines[0]))
-    assert "coloc" not in json.loads((d / "tcam.pt.log.jsonl").read_text().splitlines()[0])
+    with (d / "colocam.pt.log.csv").open() as f:
+        rows = list(csv.DictReader(f))
+    assert rows and tuple(rows[0]) == LOG_COLUMNS
+    for term in ("pl", "crf", "asc", "coloc"):
+        # every term is logged with its value and its pull on the decoder's output
+        assert all(float(r[term]) == float(r[term]) and float(r[f"grad_{term}"]) > 0 for r in rows)
+    # a validation curve: one row per step (--eval-every 1), CorLoc in [0, 100]
+    with (d / "colocam.pt.val.csv").open() as f:
+        curve = list(csv.DictReader(f))
+    assert [int(r["step"]) for r in curve] == [int(r["step"]) for r in rows]
+    assert all(0.0 <= float(r["corloc"]) <= 100.0 for r in curve)
+    with (d / "tcam.pt.log.csv").open() as f:
+        tcam_rows = list(csv.DictReader(f))
+    assert tcam_rows and all(r["coloc"] == "" and r["grad_coloc"] == "" for r in tcam_rows)
     # pseudo-label CAMs were cached once, next to the checkpoints
     assert len(list((d / "cam_cache").glob("cams-layercam-64-*.pt"))) == 1
 
