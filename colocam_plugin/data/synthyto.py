@@ -1,15 +1,26 @@
 """SynthYTO: a synthetic YouTube-Objects v1.0 tree, hard for CAMs in the ways real video is.
 
-Every object is a large body (shared shapes across classes, mostly plain, in a
-colour that is no class's) with a smaller protruding *part* whose shape,
-pattern and base colour (the class colour) are the class evidence; its
-pattern is drawn in the body's own colour. A classifier therefore fires on
-the part, while the ground truth boxes the whole object; CoLo-CAM's colour
-term is what can spread the map over the body. Frames add real clutter
-(scikit-image photos and textures, panned), same-coloured distractor bodies
-without a part, objects leaving the view while the video label stays, several
-objects of the class, and drifting scale, colour and illumination. The layout
-is exactly the YTO v1.0 download read by
+Every object is a large body (shared shapes across classes, mostly plain)
+with a smaller protruding *part* whose shape and pattern are the class
+evidence. A classifier therefore fires on the part, while the ground truth
+boxes the whole object; CoLo-CAM's colour term is what can spread the map over
+the body. Two presets (:data:`PRESETS`) set how colour relates to the class:
+
+- ``"default"`` poses the paper's problem: an object's colours come from one
+  family drawn from a distribution shared by every class (colour says nothing
+  about the class), the part is a near shade of the body (the colour kernel
+  connects them) with its pattern in a darker or lighter shade, the colour
+  barely drifts over a shot of 16-18 frames, backgrounds are not tinted, and
+  few distractors share the object's colours, never exactly.
+- ``"adversarial"`` is generator version 3 (same pixels for the same seed):
+  the part's base is its class's own colour, half the distractors copy the
+  object's colours exactly, grey backgrounds are tinted with body colours,
+  shots have 7-9 frames. The colour term cannot spread from part to body.
+
+Frames add real clutter (scikit-image photos and textures, panned),
+distractor bodies without a part, objects leaving the view while the video
+label stays, several objects of the class, and drifting scale, colour and
+illumination. The layout is exactly the YTO v1.0 download read by
 :func:`colocam_plugin.data.yto_v1.load_yto_v1`; every knob is documented in
 ``docs/synthyto.md``.
 
@@ -17,7 +28,8 @@ Extra files (ignored by the reader): ``synthyto.json`` (manifest: config, its
 hash, counts, content hash), ``synthyto_frames.jsonl`` (one line per frame:
 object/part boxes, visible fractions, distractor count) and, beside every
 annotated frame, ``frameNNNN.jpg_mask.png`` (uint8 0/255 mask of the boxed
-objects' pixels, for PxAP).
+objects' pixels, for PxAP) and ``frameNNNN.jpg_part.png`` (the same for their
+parts).
 """
 
 from __future__ import annotations
@@ -29,8 +41,10 @@ import math
 import os
 import shutil
 import tempfile
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass, fields, replace
 from pathlib import Path
+from types import MappingProxyType
 from typing import Any
 
 from PIL import Image, ImageDraw
@@ -41,6 +55,7 @@ from colocam_plugin.errors import DataError
 __all__ = [
     "FRAME_TABLE",
     "MANIFEST",
+    "PRESETS",
     "YTO_CLASSES",
     "SynthYTOConfig",
     "class_colour",
@@ -60,12 +75,36 @@ YTO_CLASSES = (
 MANIFEST = "synthyto.json"
 FRAME_TABLE = "synthyto_frames.jsonl"
 #: Bumped whenever the pixels change for an unchanged config (invalidates caches).
-GENERATOR_VERSION = 3
+GENERATOR_VERSION = 4
+
+#: Named designs: knob values that differ from :class:`SynthYTOConfig`'s
+#: defaults (``"default"`` is the defaults). ``"adversarial"`` renders the
+#: pixels of generator version 3 (see the module docstring and docs/synthyto.md).
+PRESETS: Mapping[str, Mapping[str, Any]] = MappingProxyType(
+    {
+        "default": MappingProxyType({}),
+        "adversarial": MappingProxyType(
+            {
+                "shots_per_video": 4,
+                "frames_per_shot": 8,
+                "shot_length_jitter": 1,
+                "part_colour_mode": "class",
+                "background_tint": True,
+                "same_colour_distractor_prob": 0.5,
+                "distractor_colour_shift": 0.0,
+                "appearance_drift": 0.2,
+                "shading": 0.1,
+            }
+        ),
+    }
+)
+PART_COLOUR_MODES = ("body_family", "class")
 
 
 @dataclass(frozen=True)
 class SynthYTOConfig:
-    """Every knob of the generator (the defaults are the demo/CI dataset).
+    """Every knob of the generator; the defaults are the ``"default"`` preset
+    (the demo/CI dataset), :meth:`preset` gives the others.
 
     Sizes are fractions of the frame's shorter side; ranges are ``(low, high)``
     drawn uniformly. See ``docs/synthyto.md`` for pictures and the reasoning.
@@ -92,9 +131,23 @@ class SynthYTOConfig:
             dataset, at least one shot when > 0.
         multi_object_prob: share of shots (exact quota) with a second object.
         distractors: ``(min, max)`` part-less bodies per shot, behind objects.
-        same_colour_distractor_prob: chance a distractor copies the object's colours.
+        same_colour_distractor_prob: chance a distractor takes the object's colours
+            (moved by ``distractor_colour_shift``); the others draw their own.
+        distractor_colour_shift: RGB distance (0..255) between a same-colour
+            distractor's colours and the object's, in a random direction; 0
+            copies them exactly.
+        part_colour_mode: ``"body_family"``: every class draws object colours
+            from one shared distribution; the part's base is a near shade of
+            the body (within the colour kernel's reach), its pattern a darker or
+            lighter shade of the same hue. ``"class"``: the part's base is its
+            class's own colour (:func:`class_colour`), its pattern the body's
+            colour, bodies take colours no class owns.
+        background_tint: tint grey background photos with a body colour (the
+            ``"class"`` palette's spare colours), else leave them grey.
         appearance_drift: per-channel object colour gain and global illumination
             drift across a shot (max relative change).
+        shading: lightness slope of an object's shading per body radius (a
+            linear light gradient in a random direction, clipped to 0.75..1.2).
         camera_pan: background window travel across a shot, fraction of the window.
         noise_std: sensor noise, standard deviation on 0..255.
         shot_variation: every shot shows a new object instance (shape, colours,
@@ -118,8 +171,8 @@ class SynthYTOConfig:
     num_classes: int = 5
     train_videos_per_class: int = 10
     test_videos_per_class: int = 3
-    shots_per_video: int = 4
-    frames_per_shot: int = 8
+    shots_per_video: int = 2
+    frames_per_shot: int = 17
     shot_length_jitter: int = 1
     frame_size: tuple[int, int] = (160, 120)
     annotate_every: int = 3
@@ -131,8 +184,12 @@ class SynthYTOConfig:
     out_of_view_prob: float = 0.3
     multi_object_prob: float = 0.25
     distractors: tuple[int, int] = (0, 2)
-    same_colour_distractor_prob: float = 0.5
-    appearance_drift: float = 0.2
+    same_colour_distractor_prob: float = 0.2
+    distractor_colour_shift: float = 30.0
+    part_colour_mode: str = "body_family"
+    background_tint: bool = False
+    appearance_drift: float = 0.05
+    shading: float = 0.05
     camera_pan: float = 0.3
     noise_std: float = 3.0
     shot_variation: bool = True
@@ -152,8 +209,12 @@ class SynthYTOConfig:
         minimum |= dict(shots_per_video=1, frames_per_shot=2, shot_length_jitter=0)
         minimum |= dict(annotate_every=1, min_box_pixels=1, jpeg_quality=1)
         checks = [(k, getattr(self, k) >= low, f">= {low}") for k, low in minimum.items()]
+        modes = PART_COLOUR_MODES
         checks += [
             ("num_classes", self.num_classes <= 100, "<= 100"),
+            ("part_colour_mode", self.part_colour_mode in PART_COLOUR_MODES, str(modes)),
+            ("distractor_colour_shift", 0 <= self.distractor_colour_shift <= 255, "in [0, 255]"),
+            ("shading", 0.0 <= self.shading <= 1.0, "in [0, 1]"),
             ("jpeg_quality", self.jpeg_quality <= 100, "<= 100"),
             ("shot_length_jitter", self.shot_length_jitter <= self.frames_per_shot - 2, "<= F-2"),
             (
@@ -180,22 +241,45 @@ class SynthYTOConfig:
                 )
 
     @classmethod
-    def tiny(cls, **changes: Any) -> SynthYTOConfig:
-        """A 2-class, 4-video, 64x48 preset for unit tests (about a second).
+    def preset(cls, name: str, **changes: Any) -> SynthYTOConfig:
+        """The named design of :data:`PRESETS`, with ``changes`` on top.
+
+        Raises:
+            ValueError: ``name`` is not a preset (the message lists them), or a
+                knob is unknown or out of range.
+
+        Examples:
+            >>> SynthYTOConfig.preset("default") == SynthYTOConfig()
+            True
+            >>> SynthYTOConfig.preset("adversarial", seed=2).part_colour_mode
+            'class'
+        """
+        if name not in PRESETS:
+            raise ValueError(f"Unknown SynthYTO preset {name!r}; valid: {sorted(PRESETS)}")
+        known = {f.name for f in fields(cls)}
+        if unknown := sorted(set(changes) - known):
+            raise ValueError(f"SynthYTOConfig: unknown knobs {unknown}; valid: {sorted(known)}")
+        return cls(**{**PRESETS[name], **changes})
+
+    @classmethod
+    def tiny(cls, preset: str = "default", **changes: Any) -> SynthYTOConfig:
+        """A 2-class, 4-video, 64x48 version of ``preset`` for unit tests (about a second).
 
         Every hard case is forced: out-of-view shots, a second object, one
-        distractor per shot.
+        distractor per shot. Shots keep 8 frames, enough for 4-frame sequences.
 
         Examples:
             >>> SynthYTOConfig.tiny(seed=3).frame_size
             (64, 48)
+            >>> SynthYTOConfig.tiny("adversarial").part_colour_mode
+            'class'
         """
         base: dict[str, Any] = dict(num_classes=2, train_videos_per_class=1)
         base |= dict(test_videos_per_class=1)
         base |= dict(shots_per_video=2, frames_per_shot=8, shot_length_jitter=0)
         base |= dict(frame_size=(64, 48), annotate_every=2, out_of_view_prob=0.5)
         base |= dict(multi_object_prob=0.5, distractors=(1, 1), min_box_pixels=4)
-        return cls(**{**base, **changes})
+        return cls.preset(preset, **{**base, **changes})
 
     @property
     def classes(self) -> list[str]:
@@ -378,7 +462,13 @@ def read_frame_table(root: str | Path) -> list[dict[str, Any]]:
 
 
 def render_contact_sheet(
-    root: str | Path, out_png: str | Path, *, num_frames: int = 12, columns: int = 4, zoom: int = 2
+    root: str | Path,
+    out_png: str | Path,
+    *,
+    num_frames: int = 12,
+    columns: int = 4,
+    zoom: int = 2,
+    max_colours: int | None = None,
 ) -> Path:
     """Draw a grid of frames with their GT boxes (green) and part boxes (orange).
 
@@ -392,12 +482,16 @@ def render_contact_sheet(
         num_frames: cells in the sheet (>= 1).
         columns: cells per row (>= 1).
         zoom: integer upscaling of each frame (nearest).
+        max_colours: when given (2..256), save a palette PNG of that many
+            colours (octree, dithered): a file a third the size.
 
     Returns:
         ``out_png`` as a Path.
     """
     if num_frames < 1 or columns < 1 or zoom < 1:
         raise ValueError(f"num_frames, columns, zoom must be >= 1, got {num_frames, columns, zoom}")
+    if max_colours is not None and not 2 <= max_colours <= 256:
+        raise ValueError(f"max_colours must be in 2..256, got {max_colours}")
     root = Path(root)
     table = read_frame_table(root)
     out_of_view = [r for r in table if all(o["visible"] == 0 for o in r["objects"])]
@@ -448,5 +542,7 @@ def render_contact_sheet(
         sheet.paste(cell, ((i % columns) * (w + 4), (i // columns) * (h + 4)))
     out_png = Path(out_png)
     out_png.parent.mkdir(parents=True, exist_ok=True)
+    if max_colours is not None:
+        sheet = sheet.quantize(max_colours, method=Image.Quantize.FASTOCTREE)
     sheet.save(out_png, optimize=True)
     return out_png

@@ -9,6 +9,7 @@ config gives the same bytes whatever else is drawn.
 
 from __future__ import annotations
 
+import colorsys
 import io
 import itertools
 import json
@@ -27,8 +28,9 @@ if TYPE_CHECKING:
 
 __all__ = ["class_colour", "render_tree"]
 
-#: Class k's part colour is ``_PALETTE[k % 10]``; the first five are saturated
-#: and far apart in hue, the last five muted (body colours while C <= 5).
+#: ``part_colour_mode="class"``: class k's part colour is ``_PALETTE[k % 10]``;
+#: the first five are saturated and far apart in hue, the last five muted (body
+#: colours while C <= 5).
 _PALETTE = (
     np.array(
         [
@@ -45,10 +47,20 @@ _BACKGROUNDS = (
 )
 _TEXTURES = ("grass", "brick", "gravel")  # fine grain: cropped closer than photos
 _PX_PER_UNIT = 28.0  # sprite resolution: pixels per body radius
+# ``part_colour_mode="body_family"``: HSV ranges of a body colour (every class
+# draws from them), the part base's relative lightness change (7-17 RGB units:
+# a colour-kernel weight of 0.5-0.9 at sigma 15, a faint seam) and the
+# pattern's (70-190 units: a texture a classifier sees at once)
+_FAMILY_SATURATION = (0.35, 0.8)
+_FAMILY_VALUE = (0.5, 0.9)
+_PART_SHADE = 0.05
+_PATTERN_SHADE = 0.35
 
 
 def class_colour(label: int) -> np.ndarray:
-    """RGB (0..255, float) of class ``label``'s part: its colour evidence.
+    """RGB (0..255, float) of class ``label``'s part in ``part_colour_mode="class"``
+    (the ``"adversarial"`` preset): its colour evidence. The default preset has
+    no class colours.
 
     Examples:
         >>> class_colour(0).round().tolist()
@@ -162,7 +174,10 @@ def _fill(size: int, centre: float, pts: np.ndarray, ppu: float) -> np.ndarray:
 def _make_sprite(
     rng: np.random.Generator, cfg: SynthYTOConfig, colours: np.ndarray, part_kind: int | None
 ) -> _Sprite:
-    """A textured body, plus the class part when ``part_kind`` is given."""
+    """A textured body, plus the class part when ``part_kind`` is given.
+
+    ``colours`` (4, 3) in 0..1: body base, body texture, part base, part pattern.
+    """
     t = np.linspace(0, 2 * np.pi, 72, endpoint=False)
     r = np.ones_like(t)
     for k in range(2, 6):
@@ -206,10 +221,10 @@ def _make_sprite(
     else:
         mark = np.zeros((size, size), bool)
     psi = rng.uniform(0, 2 * np.pi)
-    shade = np.clip(1 + 0.1 * (x * np.cos(psi) + y * np.sin(psi)), 0.75, 1.2)[..., None]
+    slope = cfg.shading * (x * np.cos(psi) + y * np.sin(psi))
+    shade = np.clip(1 + slope, 0.75, 1.2)[..., None]
     grain = cv2.GaussianBlur(rng.normal(0, 0.04, (size, size)).astype(np.float32), (0, 0), 1.0)
-    first, second = colours
-    body_rgb = np.where(mark[..., None], second, first) * shade + grain[..., None]
+    body_rgb = np.where(mark[..., None], colours[1], colours[0]) * shade + grain[..., None]
     body_a = _fill(size, half, body, ppu)
     part_a = np.zeros_like(body_a)
     rgb = body_rgb * body_a[..., None]
@@ -220,9 +235,9 @@ def _make_sprite(
         v = (-rel_x * d[1] + rel_y * d[0]) / scale
         pattern_kind = (part_kind % 10 + part_kind // 10) % 10
         pat = _pattern(pattern_kind, u, v, part_a > 0.5, scale * ppu)
-        # class colour as the base, the body colour as the pattern: the part is
-        # the class colour at a glance and still shares the body colour
-        part_rgb = np.where(pat[..., None], first, second) * shade + grain[..., None]
+        if cfg.part_colour_mode == "body_family" and pattern_kind == 9:
+            pat = np.zeros_like(pat)  # a solid pattern would hide the base shade
+        part_rgb = np.where(pat[..., None], colours[3], colours[2]) * shade + grain[..., None]
         rgb = part_rgb * part_a[..., None] + rgb * (1 - part_a[..., None])
     alpha = 1 - (1 - body_a) * (1 - part_a)
     rgba = np.dstack([np.clip(rgb, 0, None), alpha]).astype(np.float32)
@@ -399,13 +414,63 @@ def _body_colours(cfg: SynthYTOConfig, label: int) -> list[int]:
     return spare or [k for k in range(len(_PALETTE)) if k != label % len(_PALETTE)]
 
 
-def _object_colours(rng: np.random.Generator, cfg: SynthYTOConfig, label: int) -> np.ndarray:
-    """``[body colour, class colour]`` of an object of class ``label``.
+def _hsv(h: float, s: float, v: float) -> np.ndarray:
+    return np.array(colorsys.hsv_to_rgb(h % 1.0, min(s, 1.0), min(v, 1.0)), dtype=np.float32)
 
-    The part's base is the class colour; the body takes a non-class colour, so
-    colour alone points at the part, never at the whole body.
+
+def _family_colours(rng: np.random.Generator) -> np.ndarray:
+    """Colours (4, 3) of one hue, from a distribution no class owns.
+
+    Rows: body, pattern shade (body texture), part base (a near shade of the
+    body, so the colour kernel joins part and body), pattern shade.
     """
-    return _PALETTE[[rng.choice(_body_colours(cfg, label)), label % len(_PALETTE)]]
+    h, s, v = rng.uniform(0, 1), rng.uniform(*_FAMILY_SATURATION), rng.uniform(*_FAMILY_VALUE)
+    body = _hsv(h, s, v)
+    near = _hsv(h, s, v * (1 - _PART_SHADE) if v > 0.7 else v * (1 + _PART_SHADE))
+    if v > 0.7:  # dark pattern on a light body, light and paler on a dark one
+        pattern = _hsv(h, s, v * (1 - _PATTERN_SHADE))
+    else:
+        pattern = _hsv(h, s * 0.5, v + _PATTERN_SHADE)
+    return np.stack([body, pattern, near, pattern])
+
+
+def _object_colours(rng: np.random.Generator, cfg: SynthYTOConfig, label: int) -> np.ndarray:
+    """Colours (4, 3) of an object of class ``label`` (rows as in :func:`_make_sprite`).
+
+    ``"class"`` mode: the part's base is the class colour, its pattern and the
+    body a non-class colour, so colour alone points at the part, never at the
+    whole body. ``"body_family"`` mode: :func:`_family_colours`.
+    """
+    if cfg.part_colour_mode == "body_family":
+        return _family_colours(rng)
+    body, part = _PALETTE[[rng.choice(_body_colours(cfg, label)), label % len(_PALETTE)]]
+    return np.stack([body, part, part, body])
+
+
+def _distractor_colours(
+    rng: np.random.Generator, cfg: SynthYTOConfig, colours: np.ndarray
+) -> np.ndarray:
+    """Colours of a part-less distractor in a shot whose object has ``colours``.
+
+    With ``same_colour_distractor_prob`` they are the object's, moved by
+    ``distractor_colour_shift`` in RGB (one random direction for every row,
+    turned back where the body colour would leave 0..1); otherwise their own.
+    """
+    same = rng.random() < cfg.same_colour_distractor_prob
+    if cfg.part_colour_mode == "class":
+        # other distractors take non-class colours: a class colour seen in
+        # another class's video would make the part's colour a lie
+        pool = _body_colours(cfg, -1)
+        first, second = _PALETTE[rng.choice(pool, 2, replace=len(pool) < 2)]
+        own = np.stack([first, second, second, first])
+    else:
+        own = _family_colours(rng)
+    if not same or cfg.distractor_colour_shift == 0:
+        return own if not same else colours
+    step = rng.normal(size=3)
+    step *= cfg.distractor_colour_shift / 255.0 / max(float(np.linalg.norm(step)), 1e-12)
+    step = np.where((colours[0] + step < 0) | (colours[0] + step > 1), -step, step)
+    return np.clip(colours + step, 0.0, 1.0).astype(np.float32)
 
 
 def _scene(
@@ -417,8 +482,10 @@ def _scene(
     bg_name = _BACKGROUNDS[rng.integers(len(_BACKGROUNDS))]
     source = _load_background(bg_name, sources)
     zoom_range = (0.15, 0.35) if bg_name in _TEXTURES else (0.45, 0.9)  # keep grain visible
-    if source.ndim == 2:  # tint grey photos with a non-class colour
+    if source.ndim == 2 and cfg.background_tint:  # tint grey photos with a non-class colour
         source = source[..., None] * (0.5 + 0.5 * _PALETTE[rng.choice(_body_colours(cfg, -1))])
+    elif source.ndim == 2:
+        source = np.repeat(source[..., None], 3, axis=2)
     elif cfg.background_saturation != 1.0:  # keep the texture, mute the colours
         grey = source.mean(axis=2, keepdims=True)
         source = np.clip(grey + cfg.background_saturation * (source - grey), 0.0, 1.0)
@@ -477,12 +544,7 @@ def render_tree(tmp: Path, cfg: SynthYTOConfig) -> tuple[dict[str, Any], list[st
                 )
             distractors = []
             for _ in range(int(srng.integers(cfg.distractors[0], cfg.distractors[1] + 1))):
-                same = srng.random() < cfg.same_colour_distractor_prob
-                # other distractors take non-class colours: a class colour seen in
-                # another class's video would make the part's colour a lie
-                pool = _body_colours(cfg, -1)
-                other_pal = srng.choice(pool, 2, replace=len(pool) < 2)
-                pal = colours if same else _PALETTE[other_pal]
+                pal = _distractor_colours(srng, cfg, colours)
                 distractors.append(
                     _make_track(srng, cfg, _make_sprite(srng, cfg, pal, None), length, None)
                 )
@@ -497,13 +559,14 @@ def render_tree(tmp: Path, cfg: SynthYTOConfig) -> tuple[dict[str, Any], list[st
                 for track in distractors:
                     rgba, _, _ = _warp(track, i, (w, h))
                     frame = frame * (1 - rgba[..., 3:]) + rgba[..., :3] * track.gain[i]
-                masks, objs = [], []
+                masks, parts, objs = [], [], []
                 for track in objects:
                     rgba, part, sc = _warp(track, i, (w, h))
                     frame = frame * (1 - rgba[..., 3:]) + rgba[..., :3] * track.gain[i]
                     mask = rgba[..., 3] >= 0.5
                     boxed = int(mask.sum()) >= cfg.min_box_pixels
                     masks.append(mask if boxed else None)
+                    parts.append(part >= 0.5 if boxed else None)
                     visible = float(rgba[..., 3].sum()) / (track.sprite.area * sc * sc)
                     objs.append(
                         {
@@ -525,8 +588,9 @@ def render_tree(tmp: Path, cfg: SynthYTOConfig) -> tuple[dict[str, Any], list[st
                         cell[0, k] = np.asarray([box], dtype=np.float64)
                     _save_sticks(Path(f"{path}_sticks.mat"), cell)
                     if cfg.write_masks:
-                        union = np.any([m for m in masks if m is not None], axis=0)
-                        Image.fromarray(union.astype(np.uint8) * 255).save(f"{path}_mask.png")
+                        for suffix, layers in (("_mask.png", masks), ("_part.png", parts)):
+                            union = np.any([m for m in layers if m is not None], axis=0)
+                            Image.fromarray(union.astype(np.uint8) * 255).save(f"{path}{suffix}")
                     role = "val" if split == "train" else "test"
                     counts[f"{role}_frames"] += 1
                     counts[f"{role}_boxes"] += len(boxes)

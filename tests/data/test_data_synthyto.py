@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import colorsys
 import hashlib
 import importlib.util
 import json
@@ -16,11 +17,17 @@ from PIL import Image
 from colocam_plugin.data import synthyto, synthyto_render
 from colocam_plugin.data.synthyto import (
     MANIFEST,
+    PRESETS,
     SynthYTOConfig,
     default_cache_dir,
     generate_synthyto,
     read_frame_table,
     render_contact_sheet,
+)
+from colocam_plugin.data.synthyto_stats import (
+    colour_kernel_mass_in_box,
+    colour_kernel_share,
+    synthyto_colour_stats,
 )
 from colocam_plugin.errors import DataError
 
@@ -31,6 +38,31 @@ FRAME_RE = re.compile(r"^(\w+)/data/(\d{4})/shots/(\d{3})/frame(\d{4})\.jpg$")
 @pytest.fixture(scope="module")
 def tiny_root(tmp_path_factory) -> Path:
     return generate_synthyto(tmp_path_factory.mktemp("synth") / "tiny", TINY)
+
+
+@pytest.fixture(scope="module")
+def adversarial_root(tmp_path_factory) -> Path:
+    return generate_synthyto(
+        tmp_path_factory.mktemp("synth") / "adv", SynthYTOConfig.tiny("adversarial")
+    )
+
+
+def _kernel(a: np.ndarray, b: np.ndarray, sigma: float = 15.0) -> float:
+    """The colour term's weight between two RGB colours on 0..255."""
+    return float(np.exp(-((np.asarray(a) - np.asarray(b)) ** 2).sum() / (2 * sigma**2)))
+
+
+def _spy_sprites(monkeypatch) -> list[tuple[np.ndarray, int | None]]:
+    """Record ``(colours (4, 3) on 0..1, part kind)`` of every sprite drawn."""
+    calls: list[tuple[np.ndarray, int | None]] = []
+    real = synthyto_render._make_sprite
+
+    def spy(rng, cfg, colours, part_kind):
+        calls.append((np.array(colours), part_kind))
+        return real(rng, cfg, colours, part_kind)
+
+    monkeypatch.setattr(synthyto_render, "_make_sprite", spy)
+    return calls
 
 
 def _digests(root: Path) -> dict[str, str]:
@@ -59,7 +91,8 @@ def test_tree_layout_matches_yto_v1(tiny_root):
         assert len(train) == len(test) == 1 and not set(train) & set(test)
         videos = {p.name for p in (tiny_root / cls / "data").iterdir()}
         assert videos == set(train) | set(test)
-    extras = {f for f in files if not f.endswith((".jpg", ".txt", "_sticks.mat", "_mask.png"))}
+    sidecars = (".jpg", ".txt", "_sticks.mat", "_mask.png", "_part.png")
+    extras = {f for f in files if not f.endswith(sidecars)}
     assert extras == {MANIFEST, "synthyto_frames.jsonl"}
 
 
@@ -105,17 +138,13 @@ def test_the_part_is_a_small_piece_of_the_boxed_object(tiny_root):
     assert ratios and 0.03 < float(np.median(ratios)) < 0.35
 
 
-def test_a_class_colour_appears_only_in_videos_of_its_class(tmp_path, monkeypatch):
-    """Parts take the class colour, bodies and other distractors never take another's."""
-    calls = []
-    real = synthyto_render._make_sprite
-
-    def spy(rng, cfg, colours, part_kind):
-        calls.append((np.array(colours), part_kind))
-        return real(rng, cfg, colours, part_kind)
-
-    monkeypatch.setattr(synthyto_render, "_make_sprite", spy)
-    cfg = SynthYTOConfig.tiny(num_classes=3, distractors=(2, 2), same_colour_distractor_prob=0.5)
+def test_adversarial_a_class_colour_appears_only_in_videos_of_its_class(tmp_path, monkeypatch):
+    """Adversarial preset: parts take the class colour, bodies and other distractors
+    never take another's."""
+    calls = _spy_sprites(monkeypatch)
+    cfg = SynthYTOConfig.tiny(
+        "adversarial", num_classes=3, distractors=(2, 2), same_colour_distractor_prob=0.5
+    )
     generate_synthyto(tmp_path / "t", cfg)
     class_colours = synthyto_render._PALETTE[:3]
     label = None
@@ -124,6 +153,7 @@ def test_a_class_colour_appears_only_in_videos_of_its_class(tmp_path, monkeypatc
         if kind is not None:
             label = kind
             assert np.array_equal(colours[1], class_colours[label])
+            assert np.array_equal(colours[2], class_colours[label])  # the part's base
         assert label is not None
         for row in colours[: 1 if kind is not None else 2]:
             others = [c for k, c in enumerate(class_colours) if k != label]
@@ -276,13 +306,155 @@ def test_the_yto_v1_reader_reads_the_tree(tiny_root):
             np.testing.assert_array_equal(f.boxes, np.asarray(expected, dtype=np.float64))
 
 
-def test_default_config_is_a_small_hard_dataset(tmp_path):
-    root = generate_synthyto(tmp_path / "default")
+def test_default_preset_is_a_small_hard_dataset_of_long_shots(tmp_path):
+    # the full default (65 videos, ~10 s to render) with 3 videos per class
+    cfg = SynthYTOConfig(train_videos_per_class=2, test_videos_per_class=1)
+    root = generate_synthyto(tmp_path / "default", cfg)
     manifest = json.loads((root / MANIFEST).read_text())
     counts = manifest["counts"]
     assert manifest["classes"] == ["aeroplane", "bird", "boat", "car", "cat"]
-    assert counts["videos"] == 65 and counts["shots"] == 260
-    assert 260 * 7 <= counts["frames"] <= 260 * 9
+    assert counts["videos"] == 15 and counts["shots"] == 30
+    lengths: dict[str, int] = {}
+    for rec in read_frame_table(root):
+        lengths[rec["shot"]] = lengths.get(rec["shot"], 0) + 1
+    assert min(lengths.values()) >= 16 and max(lengths.values()) <= 18
     assert counts["out_of_view_frames"] > 0 and counts["multi_object_frames"] > 0
     assert counts["distractor_frames"] > 0 and counts["val_frames"] > counts["test_frames"] > 0
     assert Image.open(next(root.rglob("*.jpg"))).size == (160, 120)
+    full = SynthYTOConfig()  # about as many frames as generator 3's 260 shots of 8
+    assert (full.train_videos_per_class + full.test_videos_per_class) * 5 == 65
+    assert 0.9 < 65 * full.shots_per_video * full.frames_per_shot / (65 * 4 * 8) < 1.15
+
+
+# ---------------------------------------------------------------------------- presets
+
+
+def test_presets_exist_and_adversarial_differs_from_default():
+    assert set(PRESETS) == {"default", "adversarial"}
+    assert SynthYTOConfig.preset("default") == SynthYTOConfig()  # the defaults ARE the preset
+    adv = SynthYTOConfig.preset("adversarial", seed=3)
+    assert adv.seed == 3 and adv != SynthYTOConfig(seed=3) and adv.hash != SynthYTOConfig().hash
+    assert adv.part_colour_mode == "class" and adv.background_tint
+    assert adv.distractor_colour_shift == 0 and adv.frames_per_shot == 8
+    default = SynthYTOConfig()
+    assert default.part_colour_mode == "body_family" and not default.background_tint
+    assert default.frames_per_shot - default.shot_length_jitter >= 16  # shots of >= 16 frames
+    assert 0 < default.same_colour_distractor_prob <= 0.25  # a minority
+    assert default.distractor_colour_shift > 0  # never exact copies
+    assert SynthYTOConfig.tiny("adversarial").part_colour_mode == "class"
+    assert SynthYTOConfig.tiny().frame_size == SynthYTOConfig.tiny("adversarial").frame_size
+
+
+def test_unknown_preset_names_the_valid_ones():
+    with pytest.raises(
+        ValueError, match=r"Unknown SynthYTO preset 'nope'; valid: \['adversarial', 'default'\]"
+    ):
+        SynthYTOConfig.preset("nope")
+    with pytest.raises(ValueError, match="Unknown SynthYTO preset"):
+        SynthYTOConfig.tiny("nope")
+    with pytest.raises(ValueError, match="unknown knobs"):
+        SynthYTOConfig.preset("default", sed=1)
+    with pytest.raises(ValueError, match="part_colour_mode"):
+        SynthYTOConfig(part_colour_mode="rainbow")
+    with pytest.raises(ValueError, match="distractor_colour_shift"):
+        SynthYTOConfig(distractor_colour_shift=-1.0)
+
+
+def test_default_part_is_a_shade_of_the_body_adversarial_part_is_not(tmp_path, monkeypatch):
+    calls = _spy_sprites(monkeypatch)
+    generate_synthyto(tmp_path / "d", SynthYTOConfig.tiny(seed=1))
+    heroes = [c * 255 for c, kind in calls if kind is not None]
+    assert heroes
+    for body, _, part, pattern in heroes:
+        assert _kernel(body, part) > 0.3  # the colour term joins part base and body
+        assert _kernel(body, pattern) < 0.05  # the pattern is a visible texture
+        hues = [colorsys.rgb_to_hsv(*(c / 255)) for c in (body, part, pattern)]
+        hue_gap = [min(abs(h[0] - hues[0][0]), 1 - abs(h[0] - hues[0][0])) for h in hues]
+        assert max(hue_gap) < 1e-3  # one colour family
+    calls.clear()
+    generate_synthyto(tmp_path / "a", SynthYTOConfig.tiny("adversarial", seed=1))
+    heroes = [c * 255 for c, kind in calls if kind is not None]
+    assert heroes and all(_kernel(body, part) < 1e-3 for body, _, part, _ in heroes)
+
+
+def test_default_object_colours_say_nothing_about_the_class():
+    """Every class draws its colours from one distribution; the label never enters."""
+    for preset, shared in (("default", True), ("adversarial", False)):
+        cfg = SynthYTOConfig.tiny(preset, num_classes=5)
+        draws = [
+            synthyto_render._object_colours(np.random.default_rng(7), cfg, label)
+            for label in range(5)
+        ]
+        assert all(np.array_equal(d, draws[0]) for d in draws) is shared
+
+
+@pytest.mark.parametrize("preset", ["default", "adversarial"])
+def test_same_colour_distractors_are_never_exact_copies(tmp_path, monkeypatch, preset):
+    calls = _spy_sprites(monkeypatch)
+    cfg = SynthYTOConfig.tiny(
+        preset, same_colour_distractor_prob=1.0, distractors=(2, 2), multi_object_prob=0.0
+    )
+    generate_synthyto(tmp_path / "t", cfg)
+    hero = None
+    gaps = []
+    for colours, kind in calls:  # per shot: the object, then its distractors
+        if kind is not None:
+            hero = colours
+        else:
+            assert hero is not None
+            gaps.append(np.linalg.norm((colours[0] - hero[0]) * 255))
+    assert len(gaps) == 2 * 2 * 2 * 2
+    if preset == "default":  # moved by distractor_colour_shift in RGB, every one
+        np.testing.assert_allclose(gaps, cfg.distractor_colour_shift, atol=0.01)
+    else:  # generator 3 copied them exactly
+        assert max(gaps) == 0
+
+
+def test_background_tint_only_in_the_adversarial_preset():
+    grey = np.linspace(0, 1, 64 * 48, dtype=np.float32).reshape(48, 64)
+    sources = dict.fromkeys(synthyto_render._BACKGROUNDS, grey)
+    for preset, tinted in (("default", False), ("adversarial", True)):
+        cfg = SynthYTOConfig.tiny(preset)
+        _, _, source, _ = synthyto_render._scene(np.random.default_rng(0), cfg, 0, sources)
+        assert source.shape == (48, 64, 3)
+        assert bool(np.ptp(source, axis=2).max() > 0.01) is tinted
+
+
+# ------------------------------------------------------------------------ colour stats
+
+
+def test_colour_kernel_share_matches_a_dense_sum():
+    rng = np.random.default_rng(0)
+    images = rng.integers(0, 256, (2, 6, 5, 3)).astype(np.float64)
+    images[:, :3, :3] = [120, 60, 30]  # a flat object-coloured patch in both frames
+    receivers = np.zeros((2, 6, 5), bool)
+    receivers[0, :3, :3] = True
+    senders = np.zeros_like(receivers)
+    senders[:, :4, :4] = True
+    flat = images.reshape(-1, 3)
+    w = np.exp(-((flat[:, None] - flat[None]) ** 2).sum(-1) / (2 * 15.0**2))
+    rows = w[receivers.reshape(-1)]
+    expected = rows[:, senders.reshape(-1)].sum() / rows.sum()
+    assert colour_kernel_share(images, receivers, senders) == pytest.approx(expected, rel=1e-5)
+    assert colour_kernel_mass_in_box(images, receivers, senders) == pytest.approx(
+        expected, rel=1e-5
+    )
+    sub = colour_kernel_share(images, receivers, senders, max_receivers=4, max_pixels=30, seed=1)
+    assert 0.0 <= sub <= 1.0
+    with pytest.raises(ValueError, match="no pixel"):
+        colour_kernel_share(images, receivers & False, senders)
+    with pytest.raises(ValueError, match=r"senders: expected \(2, 6, 5\)"):
+        colour_kernel_share(images, receivers, senders[0])
+
+
+def test_default_preset_lets_the_colour_term_reach_the_body_and_stay_in_the_box(
+    tiny_root, adversarial_root
+):
+    default = synthyto_colour_stats(tiny_root, max_receivers=256, max_pixels=2048)
+    adversarial = synthyto_colour_stats(adversarial_root, max_receivers=256, max_pixels=2048)
+    assert default["frames"] > 0 and adversarial["frames"] > 0
+    for key in ("kernel_mass_in_box", "part_to_body", "part_area_share", "box_area_share"):
+        assert 0.0 < default[key]["mean"] <= 1.0
+    assert default["part_to_body"]["mean"] > 1.3 * adversarial["part_to_body"]["mean"]
+    assert default["kernel_mass_in_box"]["mean"] > adversarial["kernel_mass_in_box"]["mean"]
+    assert default["part_to_body"]["mean"] < default["part_area_share"]["mean"]
