@@ -38,16 +38,23 @@ def _frames(root: str | Path, split: str, **kw: Any) -> Any:
 
 
 def _synthyto(
-    root: str | Path | None, split: str, *, skip_unreadable: bool = False, **knobs: Any
+    root: str | Path | None,
+    split: str,
+    *,
+    skip_unreadable: bool = False,
+    preset: str = "default",
+    **knobs: Any,
 ) -> Any:
     """Generate (once, cached by config hash) the synthetic set in the v1.0 layout, read it.
 
-    ``knobs`` are :class:`~colocam_plugin.data.synthyto.SynthYTOConfig` fields.
+    ``preset`` names a design of :data:`~colocam_plugin.data.synthyto.PRESETS`
+    (``"default"``, ``"adversarial"``); ``knobs`` are
+    :class:`~colocam_plugin.data.synthyto.SynthYTOConfig` fields set on top.
     """
     from colocam_plugin.data.synthyto import SynthYTOConfig, generate_synthyto
     from colocam_plugin.data.yto_v1 import load_yto_v1
 
-    path = generate_synthyto(root, SynthYTOConfig(**knobs))
+    path = generate_synthyto(root, SynthYTOConfig.preset(preset, **knobs))
     ds = load_yto_v1(path, split, skip_unreadable=skip_unreadable)
     ds.name = "synthyto"
     return ds
@@ -60,6 +67,7 @@ def colocam_register_datasets(registry: Registry[Any]) -> None:
     registry.add("wsol-splits", _wsol_splits, help="wsolevaluation metadata split files")
     registry.add("frames", _frames, help="your videos: shot folders + labels.csv")
     registry.add("synthyto", _synthyto, help="seeded synthetic YTO (v1.0 layout)")
+    registry.add("realyto", _realyto, help="real photo cut-outs over real photos (v1.0 layout)")
 
 
 def _box_metrics(**kw: Any) -> Any:
@@ -131,3 +139,19 @@ def _sequence_sampler(**kw: Any) -> Any:
 @hookimpl
 def colocam_register_samplers(registry: Registry[Any]) -> None:
     registry.add("sequence", _sequence_sampler, help="n frames of one shot (METHOD.md)")
+
+
+def _realyto(
+    root: str | Path | None, split: str, *, skip_unreadable: bool = False, **knobs: Any
+) -> Any:
+    """Generate (once, cached) the real-photo set in the v1.0 layout, read it.
+
+    ``knobs`` are :class:`~colocam_plugin.data.realyto.RealYTOConfig` fields.
+    """
+    from colocam_plugin.data.realyto import RealYTOConfig, generate_realyto
+    from colocam_plugin.data.yto_v1 import load_yto_v1
+
+    path = generate_realyto(root, RealYTOConfig(**knobs))
+    ds = load_yto_v1(path, split, skip_unreadable=skip_unreadable)
+    ds.name = "realyto"
+    return ds

@@ -10,6 +10,7 @@ import pytest
 from colocam_plugin.api import create_dataset, list_datasets
 from colocam_plugin.data import testing
 from colocam_plugin.data.info import dataset_info
+from colocam_plugin.data.realyto import RealYTOConfig
 from colocam_plugin.data.synthyto import SynthYTOConfig
 
 
@@ -35,7 +36,7 @@ BUILDERS = {"yto-v1.0": _yto_v1, "yto-v2.2": _yto_v2, "wsol-splits": _wsol, "fra
 
 
 def test_every_builtin_dataset_has_a_test():
-    assert set(BUILDERS) | {"synthyto"} == set(list_datasets())
+    assert set(BUILDERS) | {"synthyto", "realyto"} == set(list_datasets())
 
 
 @pytest.mark.parametrize("name", sorted(BUILDERS))
@@ -59,3 +60,10 @@ def test_registry_generates_and_reads_synthyto(tmp_path):
     assert all(len(f.boxes) > 0 and f.mask_path is not None for f in test.frames)
     again = create_dataset("synthyto", tmp_path / "s", "test", **knobs)  # cached tree
     assert [f.path for f in again.frames] == [f.path for f in test.frames]
+
+
+def test_registry_generates_and_reads_realyto(tmp_path):
+    knobs = RealYTOConfig.tiny().to_dict()
+    test = create_dataset("realyto", tmp_path / "r", "test", **knobs)
+    assert test.name == "realyto" and test.frames
+    assert all(len(f.boxes) > 0 and f.mask_path is not None for f in test.frames)
