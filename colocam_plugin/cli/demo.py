@@ -9,6 +9,10 @@
 
 Everything lands in ``--out``; steps whose outputs exist are resumed/reused,
 so an interrupted demo continues where it stopped.
+
+``--dataset NAME --root PATH`` runs the same recipe on any registered dataset
+(a YTO v1.0 tree, wsol split files with ``--metadata-root``, ...) instead of
+generating SynthYTO: train on its train split, score its test split.
 """
 
 from __future__ import annotations
@@ -47,6 +51,13 @@ STAGE1_LR = 0.003
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--out", default="runs/demo", help="output folder")
+    p.add_argument(
+        "--dataset",
+        default=None,
+        help="registered dataset to run the recipe on (default: generate SynthYTO)",
+    )
+    p.add_argument("--root", default=None, help="--dataset's folder")
+    p.add_argument("--metadata-root", help="wsol-splits: folder of the split metadata files")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument(
         "--pretrained",
@@ -93,6 +104,7 @@ def run(args: argparse.Namespace) -> int:
 
     from colocam_plugin.api import create_cam_method, create_dataset
     from colocam_plugin.data.synthyto import SynthYTOConfig, generate_synthyto
+    from colocam_plugin.errors import ColocamError
     from colocam_plugin.harness import evaluate_methods, format_table
     from colocam_plugin.train.stage1 import load_classifier
 
@@ -106,11 +118,24 @@ def run(args: argparse.Namespace) -> int:
     c_epochs = 1 if args.quick else args.classifier_epochs
     l_epochs = 1 if args.quick else args.localizer_epochs
 
-    t = _step("1/4 synthetic dataset (SynthYTO, YTO v1.0 layout)")
-    from dataclasses import replace
+    dataset, data_kw = "yto-v1.0", {}
+    if args.dataset is not None:
+        if args.root is None:
+            raise ColocamError("--dataset needs --root (the dataset's folder)")
+        t = _step(f"1/4 dataset {args.dataset} in {args.root}")
+        dataset, data_root = args.dataset, Path(args.root)
+        if args.metadata_root:
+            data_kw["metadata_root"] = args.metadata_root
+    else:
+        if args.root is not None:
+            raise ColocamError("--root needs --dataset (which reader to use)")
+        t = _step("1/4 synthetic dataset (SynthYTO, YTO v1.0 layout)")
+        from dataclasses import replace
 
-    data_root = generate_synthyto(out / "synthyto", replace(cfg, **cfg_knobs))
-    test = create_dataset("yto-v1.0", data_root, "test")
+        data_root = generate_synthyto(out / "synthyto", replace(cfg, **cfg_knobs))
+    test = create_dataset(dataset, data_root, "test", **data_kw)
+    if not test.frames:
+        raise ColocamError(f"{data_root}: the test split has no annotated frames to score")
     print(f"data in {data_root}: {len(test.frames)} test frames ({time.perf_counter() - t:.0f}s)")
 
     t = _step("2/4 stage 1: classifier")
@@ -118,16 +143,17 @@ def run(args: argparse.Namespace) -> int:
     from colocam_plugin.cli.run_train import train_stage1
 
     _, acc = train_stage1(
-        "yto-v1.0",
+        dataset,
         data_root,
         clf_path,
         config=stage1_config(c_epochs, args.image_size, args.seed),
         encoder=args.encoder,
         pretrained=None if args.pretrained == "none" else args.pretrained,
+        dataset_kwargs=data_kw,
         device=device,
         progress=progress,
     )
-    print(f"classifier: {clf_path}, test frame accuracy {acc:.1f}%")
+    print(f"classifier: {clf_path}, test frame accuracy {acc or 0.0:.1f}%")
     print(f"({time.perf_counter() - t:.0f}s)")
 
     t = _step("3/4 stage 2: localizers")
@@ -145,10 +171,11 @@ def run(args: argparse.Namespace) -> int:
             overrides["repeats_per_epoch"] = 4
         train_stage2(
             clf_path,
-            "yto-v1.0",
+            dataset,
             data_root,
             path,
             config_overrides=overrides,
+            dataset_kwargs=data_kw,
             cache_dir=out / "cam_cache",
             device=device,
             progress=progress,

@@ -38,3 +38,22 @@ def test_demo_coloc_weight_reaches_the_checkpoint(tmp_path):
     argv = ["demo", "--quick", "--no-progress", "--out", str(out), "--localizers", "colocam"]
     assert main([*argv, "--methods", "layercam", "--coloc-weight", "0.7"]) == 0
     assert _coloc_weight(out / "colocam.pt") == 0.7
+
+
+def test_demo_runs_the_recipe_on_a_given_dataset(tmp_path):
+    # a real-photo YTO v1.0 tree the demo did not generate
+    from colocam_plugin.data.realyto import RealYTOConfig, generate_realyto
+
+    root = generate_realyto(tmp_path / "tree", RealYTOConfig.tiny())
+    out = tmp_path / "demo"
+    argv = ["demo", "--quick", "--no-progress", "--out", str(out), "--methods", "layercam"]
+    assert main([*argv, "--dataset", "yto-v1.0", "--root", str(root)]) == 0
+    scores = json.loads((out / "results.json").read_text())
+    assert set(scores) == {"layercam", "fcam", "tcam", "colocam"}
+    assert all(0.0 <= s["corloc"] <= 100.0 for s in scores.values())
+    assert not (out / "synthyto").exists()  # nothing generated
+
+
+def test_demo_root_without_dataset_is_a_one_line_error(tmp_path, capsys):
+    assert main(["demo", "--quick", "--out", str(tmp_path / "d"), "--root", str(tmp_path)]) != 0
+    assert "--root needs --dataset" in capsys.readouterr().err
