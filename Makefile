@@ -48,6 +48,8 @@ demo: $(STAMP)
 bench: $(STAMP)
 	$(PY) benchmarks/bench_score.py
 	$(PY) benchmarks/bench_losses.py
+	$(PY) benchmarks/bench_step.py
+	$(PY) benchmarks/bench_synthyto.py
 	$(PY) benchmarks/bench_ablation.py --groups bar table2 n_frames styles --out benchmarks/results/ablation
 	$(PY) benchmarks/bench_classifier.py
 
