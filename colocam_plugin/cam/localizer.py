@@ -38,6 +38,8 @@ class LocalizerCAM:
 
         self.localizer = load_localizer(checkpoint, device=device)
         self.name = name or str(self.localizer.checkpoint_config["method"])
+        #: the classes its frozen classifier was trained on ([] if not recorded)
+        self.classes: list[str] = list(getattr(self.localizer, "classes", []))
 
     @classmethod
     def from_model(cls, localizer: Localizer, *, name: str = "localizer") -> LocalizerCAM:
@@ -45,6 +47,7 @@ class LocalizerCAM:
         self = cls.__new__(cls)
         self.localizer = localizer
         self.name = name
+        self.classes = []
         return self
 
     @torch.no_grad()

@@ -40,16 +40,20 @@ def run(args: argparse.Namespace) -> int:
     from colocam_plugin.api import create_cam_method, create_dataset
     from colocam_plugin.builtin.commands import dataset_kwargs
     from colocam_plugin.harness import evaluate_methods, format_table, save_cams_npz
+    from colocam_plugin.train.checkpoint import check_classes
     from colocam_plugin.train.stage1 import load_classifier
 
     ds = create_dataset(args.dataset, args.root, args.split, **dataset_kwargs(args))
     model = load_classifier(args.classifier, device=args.device)
+    data = f"{args.dataset} at {args.root}"
+    check_classes(model.classes, ds.classes, checkpoint=args.classifier, data=data)
     size = args.image_size or model.checkpoint_config.get("image_size", 224)
     methods: dict[str, Any] = {}
     for name in filter(None, (m.strip() for m in args.methods.split(","))):
         methods[name] = create_cam_method(name)
     for path in filter(None, (m.strip() for m in args.localizers.split(","))):
         loc = create_cam_method("localizer", checkpoint=path, device=args.device)
+        check_classes(loc.classes, ds.classes, checkpoint=path, data=data)
         methods[_unique(loc.name, methods)] = loc
     if not ds.frames:
         from colocam_plugin.errors import DataError

@@ -280,6 +280,7 @@ def train_stage2(
     """
     from colocam_plugin.api import create_dataset
     from colocam_plugin.train.cam_cache import cached_cams, temporal_max_cams
+    from colocam_plugin.train.checkpoint import check_classes
     from colocam_plugin.train.stage1 import load_classifier
     from colocam_plugin.train.stage2 import Stage2Config, train_localizer
 
@@ -287,6 +288,9 @@ def train_stage2(
     ccfg = classifier.checkpoint_config
     cfg = Stage2Config(image_size=ccfg["image_size"], resize=ccfg["resize"], **config_overrides)
     train = create_dataset(dataset, root, "train", **(dataset_kwargs or {}))
+    check_classes(
+        classifier.classes, train.classes, checkpoint=classifier_path, data=f"{dataset} at {root}"
+    )
     frames = [f for s in train.shots for f in s.frames]
     cams = cached_cams(
         classifier,

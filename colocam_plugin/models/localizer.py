@@ -32,10 +32,13 @@ class Localizer(nn.Module):
 
     #: training config, set when loaded from a checkpoint
     checkpoint_config: dict[str, Any]
+    #: class names of the frozen classifier, set when loaded from a checkpoint
+    classes: list[str]
 
     def __init__(self, classifier: WGAPClassifier, head: nn.Module) -> None:
         super().__init__()
         self.checkpoint_config = {}
+        self.classes = list(getattr(classifier, "classes", []))
         self.classifier = classifier
         self.head = head.to(memory_format=torch.channels_last)
         for p in self.classifier.parameters():

@@ -15,6 +15,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import platform
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -24,7 +25,14 @@ from colocam_plugin.errors import ColocamError
 
 log = logging.getLogger("colocam_plugin.train")
 
-__all__ = ["load_checkpoint", "resume", "save_checkpoint", "state_fingerprint", "versions"]
+__all__ = [
+    "check_classes",
+    "load_checkpoint",
+    "resume",
+    "save_checkpoint",
+    "state_fingerprint",
+    "versions",
+]
 
 
 def versions() -> dict[str, str]:
@@ -73,6 +81,33 @@ def load_checkpoint(path: str | Path, *, kind: str | None = None) -> dict[str, A
     if kind is not None and ckpt.get("kind") != kind:
         raise ColocamError(f"{path}: expected a {kind} checkpoint, got {ckpt.get('kind')!r}")
     return ckpt
+
+
+def check_classes(
+    trained: Sequence[str], dataset: Sequence[str], *, checkpoint: str | Path, data: str
+) -> None:
+    """Refuse a checkpoint trained on other classes than the dataset's (same names, same order).
+
+    A classifier's output index ``i`` means its ``classes[i]``; scoring or
+    training it against labels that mean something else gives a confident,
+    wrong number. Checkpoints from before the class list was stored (empty
+    ``trained``) cannot be checked and pass.
+
+    Raises:
+        ColocamError: naming both files and showing both class lists.
+
+    Examples:
+        >>> check_classes(["cat", "dog"], ["cat", "dog"], checkpoint="c.pt", data="D")
+        >>> check_classes(["cat", "dog"], ["dog", "cat"], checkpoint="c.pt", data="D")
+        ... # doctest: +ELLIPSIS
+        Traceback (most recent call last):
+        colocam_plugin.errors.ColocamError: c.pt was trained on classes ['cat', 'dog'] but D ...
+    """
+    if trained and list(trained) != list(dataset):
+        raise ColocamError(
+            f"{checkpoint} was trained on classes {list(trained)} but {data} has "
+            f"{list(dataset)}; use a checkpoint trained on this dataset's classes"
+        )
 
 
 def state_fingerprint(state_dict: dict[str, torch.Tensor]) -> str:

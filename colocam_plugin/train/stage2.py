@@ -154,6 +154,7 @@ def load_localizer(path: str | Path, *, device: str | torch.device = "cpu") -> L
     model = build_localizer(classifier, ckpt["config"]["head"])
     model.load_state_dict(ckpt["state_dict"])
     model.checkpoint_config = dict(ckpt["config"])
+    model.classes = list(ckpt.get("classes", []))
     return model.to(device).eval()
 
 

@@ -126,6 +126,23 @@ def test_train_evaluate_and_score(run_dir, capsys):
     assert rescored["corloc"] == pytest.approx(ev["colocam"]["corloc"])
     assert rescored["maxboxacc_v2"] == pytest.approx(ev["colocam"]["maxboxacc_v2"])
 
+    # a classifier trained on other classes is refused, with both lists shown
+    # (scoring it would print a confident, meaningless CorLoc)
+    import torch
+
+    ckpt = torch.load(d / "clf.pt", map_location="cpu", weights_only=False)
+    ckpt["classes"] = ["cat", "dog"]
+    torch.save(ckpt, d / "other.pt")
+    common_eval = ["evaluate", *common, "--methods", "layercam"]
+    assert _cli(*common_eval, "--classifier", d / "other.pt") != 0
+    err = capsys.readouterr().err
+    assert "trained on classes ['cat', 'dog']" in err and "'aeroplane'" in err
+    assert "Traceback" not in err
+    train_argv = ["train", *common, "--method", "fcam", "--out", d / "x.pt"]
+    assert _cli(*train_argv, "--classifier", d / "other.pt") != 0
+    assert "trained on classes ['cat', 'dog']" in capsys.readouterr().err
+    assert not (d / "x.pt").exists()
+
 
 def test_data_info_counts(run_dir, tmp_path):
     out = tmp_path / "info.json"
