@@ -66,13 +66,13 @@ class _Laps:
         self._clock = now
 
 
-def measure(args: argparse.Namespace, output_stride: int, work: Path) -> dict[str, Any]:
+def measure(args: argparse.Namespace, output_stride: int, amp: str, work: Path) -> dict[str, Any]:
     from colocam_plugin.api import create_dataset, get_registries
     from colocam_plugin.data.synthyto import SynthYTOConfig, generate_synthyto
     from colocam_plugin.data.transforms import ClipTransform
     from colocam_plugin.losses import IGNORE_INDEX, SizeLoss, sample_pseudo_labels
     from colocam_plugin.models.classifier import WGAPClassifier
-    from colocam_plugin.train.stage2 import Stage2Config, build_localizer
+    from colocam_plugin.train.stage2 import Stage2Config, amp_dtype, autocast, build_localizer
 
     size, n, batch = args.image_size, args.n_frames, args.batch_frames
     cfg = Stage2Config(
@@ -81,6 +81,7 @@ def measure(args: argparse.Namespace, output_stride: int, work: Path) -> dict[st
         n_frames=n,
         batch_frames=batch,
         crf_step=args.crf_step,
+        amp=amp,
     )
     root = generate_synthyto(work / "synthyto", SynthYTOConfig(seed=0))
     shots = create_dataset("yto-v1.0", root, "train").shots
@@ -125,10 +126,12 @@ def measure(args: argparse.Namespace, output_stride: int, work: Path) -> dict[st
             cams.append(torch.as_tensor(res.cams))
         x, c = torch.cat(images), torch.cat(cams).float()
         lap("data")
-        with torch.no_grad():
+        with torch.no_grad(), autocast(cfg.amp, "cpu"):
             feats = classifier.features(x)
         lap("encoder")
-        seg = model.decode(feats, x.shape[-2:])
+        with autocast(cfg.amp, "cpu"):
+            seg = model.decode(feats, x.shape[-2:])
+        seg = seg.float()
         probs = seg.softmax(1)
         lap("decoder")
         labels = sample_pseudo_labels(c, size=(size, size), generator=gen)
@@ -152,6 +155,8 @@ def measure(args: argparse.Namespace, output_stride: int, work: Path) -> dict[st
     total = statistics.median(sum(r.values()) for r in rows)
     return {
         "output_stride": output_stride,
+        "amp": amp,
+        "amp_dtype": str(amp_dtype(amp, "cpu")),
         "cam_side": cam_side,
         "parts_s": parts,
         "step_s": total,
@@ -174,14 +179,15 @@ def write_markdown(report: dict[str, Any], path: Path) -> None:
         f"+ U-Net head, CoLo-CAM (PL + CRF + ASC + CoLo), crf_step {report['crf_step']}. "
         f"Median of {report['repeats']} steps after a warm-up step, seconds.",
         "",
-        "| output stride | CAM | " + " | ".join(PARTS) + " | step | bar |",
-        "|---|---|" + "---|" * (len(PARTS) + 2),
+        "| output stride | CAM | amp | " + " | ".join(PARTS) + " | step | bar |",
+        "|---|---|---|" + "---|" * (len(PARTS) + 2),
     ]
     for run in report["runs"]:
         cells = " | ".join(f"{run['parts_s'][p]:.3f}" for p in PARTS)
         verdict = "met" if run["meets_bar"] else "not met"
         lines.append(
-            f"| {run['output_stride']} | {run['cam_side']}x{run['cam_side']} | {cells} | "
+            f"| {run['output_stride']} | {run['cam_side']}x{run['cam_side']} | "
+            f"{run['amp']} ({run['amp_dtype'].replace('torch.', '')}) | {cells} | "
             f"**{run['step_s']:.2f}** | ≤ {run['bar_s']} s: {verdict} |"
         )
     path.write_text("\n".join(lines) + "\n")
@@ -197,6 +203,9 @@ def main() -> None:
     p.add_argument(
         "--crf-step", type=float, default=0.5, help="CRF colour-grid spacing (the demo's)"
     )
+    p.add_argument(
+        "--amp", nargs="+", default=["auto", "none"], help="Stage2Config.amp modes to time"
+    )
     p.add_argument("--threads", type=int, default=0, help="torch threads (0: torch's default)")
     p.add_argument("--work", type=Path, default=Path("runs/bench_step"))
     p.add_argument("--out", type=Path, default=RESULTS / "step")
@@ -207,11 +216,13 @@ def main() -> None:
     if args.threads > 0:
         torch.set_num_threads(args.threads)
     load_start = os.getloadavg()[0]
-    runs = [measure(args, s, args.work) for s in args.output_stride]
+    runs = [measure(args, s, a, args.work) for s in args.output_stride for a in args.amp]
     report = {
         "command": "python benchmarks/bench_step.py "
         + f"--repeats {args.repeats} --output-stride "
         + " ".join(map(str, args.output_stride))
+        + " --amp "
+        + " ".join(args.amp)
         + (" --quick" if args.quick else ""),
         "commit": _git_commit(),
         "torch": torch.__version__,

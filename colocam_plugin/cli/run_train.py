@@ -186,6 +186,13 @@ def add_train_arguments(p: argparse.ArgumentParser) -> None:
     )
     p.add_argument("--tcam-k", type=int, default=d.tcam_k)
     p.add_argument(
+        "--amp",
+        default=d.amp,
+        choices=("auto", "bf16", "none"),
+        help="mixed precision for encoder and decoder (losses in float32); "
+        "auto: bf16 where the device has fast bf16 kernels",
+    )
+    p.add_argument(
         "--terms", default="pl,crf,asc,coloc", help="loss terms to use (ablation), comma-separated"
     )
     p.add_argument("--head", default=d.head)
@@ -229,6 +236,7 @@ def run_train(args: argparse.Namespace) -> int:
         "crf_weight": args.crf_weight,
         "crf_step": args.crf_step,
         "tcam_k": args.tcam_k,
+        "amp": args.amp,
         "head": args.head,
         "sampler": args.sampler,
         "seed": args.seed,

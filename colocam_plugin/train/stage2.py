@@ -43,10 +43,13 @@ from colocam_plugin.train.checkpoint import load_checkpoint, save_checkpoint, st
 from colocam_plugin.train.checkpoint import resume as resume_run
 
 __all__ = [
+    "AMP_MODES",
     "LOG_COLUMNS",
     "METHODS",
     "TERMS",
     "Stage2Config",
+    "amp_dtype",
+    "autocast",
     "build_localizer",
     "load_localizer",
     "train_localizer",
@@ -56,6 +59,8 @@ log = logging.getLogger("colocam_plugin.train")
 
 #: stage-2 methods and what they change
 METHODS = ("colocam", "fcam", "tcam")
+#: mixed-precision modes of :attr:`Stage2Config.amp`
+AMP_MODES = ("auto", "bf16", "none")
 #: loss terms, in the log's column order
 TERMS = ("pl", "crf", "asc", "coloc")
 #: columns of ``<out>.log.csv``: per step, each term's value and the L2 norm of
@@ -87,8 +92,14 @@ class Stage2Config:
     224x224: the energy sums over pixel PAIRS, so at other input sizes the
     weight is scaled by ``(224*224 / (H*W))**2`` to keep the term's share of
     the loss (:meth:`crf_weight_at`). ``crf_step``: grid spacing of the CRF
-    energy (``None``: the accurate default; 0.5 is ~7x faster on CPU with
-    1-3% energy error, used by the CPU demo).
+    energy (``None``: the accurate default; 0.5 is ~3x faster on CPU with
+    1.5-1.8% energy error, used by the CPU demo).
+
+    ``amp``: mixed precision for the encoder and decoder (the loss terms and
+    energies always run in float32): ``"bf16"``, ``"none"``, or ``"auto"``
+    (bf16 on CUDA and on CPUs whose oneDNN has bf16 kernels, else none). On
+    an AVX-512-bf16 CPU it halves the decoder's forward + backward
+    (docs/faithfulness.md).
     """
 
     method: str = "colocam"
@@ -120,6 +131,7 @@ class Stage2Config:
     coloc_loss: str = "coloc"
     sampler: str = "sequence"
     repeats_per_epoch: int = 1
+    amp: str = "auto"
     seed: int = 0
 
     def crf_weight_at(self, height: int, width: int) -> float:
@@ -133,10 +145,40 @@ class Stage2Config:
             self.n_frames = 1
         if self.method in ("fcam", "tcam"):
             self.use_coloc = False
+        if self.amp not in AMP_MODES:
+            raise ValueError(f"amp must be one of {AMP_MODES}, got {self.amp!r}")
         if self.n_frames < 1 or self.batch_frames < self.n_frames:
             raise ValueError(
                 f"need 1 <= n_frames <= batch_frames, got {self.n_frames}, {self.batch_frames}"
             )
+
+
+def amp_dtype(amp: str, device: str | torch.device) -> torch.dtype | None:
+    """The autocast dtype of an ``amp`` mode on ``device`` (None: full precision).
+
+    Examples:
+        >>> amp_dtype("none", "cpu") is None
+        True
+        >>> amp_dtype("bf16", "cpu")
+        torch.bfloat16
+    """
+    if amp == "none":
+        return None
+    if amp == "bf16":
+        return torch.bfloat16
+    kind = torch.device(device).type
+    if kind == "cuda":
+        return torch.bfloat16 if torch.cuda.is_bf16_supported() else None
+    if kind == "cpu" and torch.ops.mkldnn._is_mkldnn_bf16_supported():
+        return torch.bfloat16
+    return None
+
+
+def autocast(amp: str, device: str | torch.device) -> torch.autocast:
+    """``torch.autocast`` for the encoder and decoder under :attr:`Stage2Config.amp`."""
+    dtype = amp_dtype(amp, device)
+    kind = torch.device(device).type
+    return torch.autocast(kind, dtype=dtype or torch.float32, enabled=dtype is not None)
 
 
 def build_localizer(classifier: WGAPClassifier, head: str = "unet", **head_kw: Any) -> Localizer:
@@ -400,7 +442,9 @@ def _loss_terms(
     """The step's loss terms, the decoder's output logits and their softmax."""
     from colocam_plugin.losses import IGNORE_INDEX, sample_pseudo_labels
 
-    seg, _ = model(x)
+    with autocast(cfg.amp, x.device):
+        seg, _ = model(x)
+    seg = seg.float()  # the loss terms and energies run in float32
     probs = seg.softmax(1)
     terms: dict[str, torch.Tensor] = {}
     if cfg.use_pl:
