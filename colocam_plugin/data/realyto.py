@@ -1,15 +1,12 @@
 """RealYTO: objects cut from real photographs, moving over real photos, in the YTO v1.0 layout.
 
 Every pixel comes from photographs that ship inside the scikit-image wheel
-(``skimage/data``, read from the installed package, never downloaded): a cat
-(Chelsea), a motorbike (Middlebury stereo) and a horse (an openclipart
-silhouette coated with a real photo texture) are cut out once (grabCut from
-a hand-set rectangle, a hand-written polygon, or the silhouette itself), then
-every shot shows its video's object under a random flip, partial view and
-colour jitter, moving, turning and changing scale over a panned window of a
-real photo or texture, with an optional non-class object (a coffee cup, an
-astronaut) behind it. Boxes and masks are exact: they are the warped cut-out's
-alpha. It is the realism row next to SynthYTO; ``docs/realyto.md`` shows it.
+(:mod:`colocam_plugin.data.realyto_sources` cuts a cat, a motorbike and a horse
+from them). Every shot shows its video's object under a random flip, partial
+view and colour jitter, moving, turning and changing scale over a panned
+window of a real photo or texture, with an optional non-class object (a cup,
+an astronaut) behind it. Boxes and masks are exact: they are the warped
+cut-out's alpha. It is the realism row next to SynthYTO; ``docs/realyto.md``.
 
 The tree is exactly the YTO v1.0 download read by
 :func:`colocam_plugin.data.yto_v1.load_yto_v1`. Extra files (ignored by the
@@ -23,15 +20,10 @@ the object's pixels, for PxAP). Run ``python -m colocam_plugin.data.realyto
 from __future__ import annotations
 
 import argparse
-import functools
 import hashlib
-import importlib.util
 import itertools
 import json
 import math
-import os
-import shutil
-import tempfile
 import time
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, fields
@@ -42,10 +34,30 @@ import cv2
 import numpy as np
 from PIL import Image, ImageDraw
 
-from colocam_plugin.data.synthyto import SynthYTOConfig, _content_hash
-from colocam_plugin.data.synthyto import default_cache_dir as _synthyto_cache_dir
-from colocam_plugin.data.synthyto_render import _background, _bbox, _save_sticks
+from colocam_plugin.data.realyto_sources import (
+    BACKGROUNDS,
+    DISTRACTORS,
+    OBJECTS,
+    backdrop,
+    cutout,
+    cutout_preview,
+    instance,
+    make_track,
+    sources_fingerprint,
+    sources_manifest,
+    warp,
+)
 from colocam_plugin.data.yto_v1 import YTO_CLASSES
+from colocam_plugin.data.yto_writer import (
+    bbox,
+    cache_root,
+    config_hash,
+    read_manifest,
+    save_sticks,
+    shot_folder,
+    write_tree,
+    write_video_split,
+)
 from colocam_plugin.errors import DataError
 
 __all__ = [
@@ -68,187 +80,11 @@ MANIFEST = "realyto.json"
 FRAME_TABLE = "realyto_frames.jsonl"
 #: Bumped whenever the pixels change for an unchanged config (invalidates caches).
 GENERATOR_VERSION = 1
-_CUT_SIDE = 192  # cut-outs are kept at this longest side (frames show them smaller)
+#: Named in the box files' header. Version 1 trees were written with SynthYTO's
+#: name there; it is part of their bytes, so change it only with GENERATOR_VERSION.
+_STICKS_WRITER = "synthyto"
 
 
-# --------------------------------------------------------------------------- sources
-@dataclass(frozen=True)
-class _Cut:
-    """How one object is cut from its photo (coordinates in the photo's pixels)."""
-
-    file: str  # in skimage/data
-    scale: float  # the photo is resized by this before cutting
-    how: str  # "grabcut" (from ``rect``), "polygon" (``polygons`` + ``ellipses``), "silhouette"
-    rect: tuple[int, int, int, int] = (0, 0, 0, 0)  # x0, y0, x1, y1
-    polygons: tuple[tuple[tuple[int, int], ...], ...] = ()
-    ellipses: tuple[tuple[int, int, int, int], ...] = ()  # cx, cy, semi-axis x, semi-axis y
-    round_to: tuple[int, int, int, int] | None = None  # keep only this ellipse's inside
-
-
-_MOTORBIKE_BODY = (
-    *((88, 197), (118, 193), (140, 182), (142, 160), (160, 156), (230, 163), (300, 170)),
-    *((345, 184), (356, 175), (360, 165), (400, 140), (430, 128), (470, 112), (495, 108)),
-    *((515, 118), (548, 120), (562, 112), (586, 116), (587, 144), (563, 148), (561, 178)),
-    *((550, 196), (548, 262), (585, 262), (620, 272), (642, 292), (644, 316), (600, 312)),
-    *((602, 372), (575, 386), (548, 340), (525, 300), (512, 282), (508, 262), (480, 248)),
-    *((478, 330), (480, 382), (400, 388), (345, 378), (330, 372), (250, 360), (175, 345)),
-    *((150, 300), (112, 250), (94, 228)),
-)
-_KICKSTAND = ((318, 372), (342, 372), (346, 438), (316, 438))
-
-#: class name (a YouTube-Objects class) -> how its object is cut
-OBJECTS: dict[str, _Cut] = {
-    # the photo crops the cat's head at its top, left and bottom edges: an
-    # ellipse rounds those straight cuts into a head outline
-    "cat": _Cut(
-        "chelsea.png", 0.8, "grabcut", rect=(0, 0, 380, 300), round_to=(185, 160, 192, 178)
-    ),
-    "horse": _Cut("horse.png", 0.6, "silhouette"),
-    # grabCut cannot tell the red bike from the red crate behind it: hand polygon,
-    # wheels as filled ellipses (the floor seen between the spokes stays in)
-    "motorbike": _Cut(
-        "motorcycle_left.png",
-        0.5,
-        "polygon",
-        polygons=(_MOTORBIKE_BODY, _KICKSTAND),
-        ellipses=((199, 318, 77, 82), (597, 371, 85, 81)),
-    ),
-}
-#: non-class objects that may move behind the class object (never boxed)
-DISTRACTORS: dict[str, _Cut] = {
-    "cup": _Cut("coffee.png", 0.6, "grabcut", rect=(20, 20, 480, 370)),
-    "person": _Cut("astronaut.png", 0.6, "grabcut", rect=(60, 20, 450, 511)),
-}
-#: background photo/texture -> RGB tint for grey sources (``None``: used as shipped)
-BACKGROUNDS: dict[str, tuple[float, float, float] | None] = {
-    "grass.png": (0.62, 0.78, 0.42),
-    "brick.png": (0.86, 0.56, 0.45),
-    "gravel.png": (0.9, 0.84, 0.74),
-    "rocket.jpg": None,
-    "coffee.png": None,
-    "astronaut.png": None,
-    "camera.png": None,
-    "coins.png": (0.95, 0.9, 0.8),
-}
-_TEXTURES = ("grass.png", "brick.png", "gravel.png")  # fine grain: cropped closer than photos
-_COAT_TEXTURES = ("grass.png",)  # fine strands read as hair once blurred
-#: horse coats (RGB 0..1): bay, dark bay, chestnut, black, grey, palomino, dun, white
-_COATS = np.array(
-    [
-        *([0.45, 0.27, 0.15], [0.27, 0.16, 0.1], [0.58, 0.31, 0.16], [0.13, 0.12, 0.12]),
-        *([0.6, 0.6, 0.58], [0.8, 0.66, 0.4], [0.66, 0.55, 0.4], [0.85, 0.84, 0.8]),
-    ],
-    dtype=np.float32,
-)
-
-
-def _skimage_file(name: str) -> Path:
-    spec = importlib.util.find_spec("skimage")  # locate only: importing it is slow
-    if spec is None or spec.origin is None:
-        raise ImportError(
-            "RealYTO reads photos shipped in scikit-image: pip install 'colocam-plugin[synth]'"
-        )
-    return Path(spec.origin).parent / "data" / name
-
-
-@functools.cache
-def _photo(name: str) -> np.ndarray:
-    """uint8 RGB of a photo of the scikit-image wheel (grey sources repeat the channel)."""
-    path = _skimage_file(name)
-    try:
-        with Image.open(path) as img:
-            return np.asarray(img.convert("RGB"))
-    except OSError as exc:
-        raise DataError(f"{path}: cannot read this scikit-image photo ({exc})") from exc
-
-
-def _all_files() -> list[str]:
-    cuts = [*OBJECTS.values(), *DISTRACTORS.values()]
-    return sorted({c.file for c in cuts} | set(BACKGROUNDS) | set(_COAT_TEXTURES))
-
-
-@functools.cache
-def sources_fingerprint() -> str:
-    """sha256 of every source photo and of the OpenCV version (grabCut's output).
-
-    Part of the cache key: another scikit-image or OpenCV release rebuilds the tree.
-    """
-    digest = hashlib.sha256(f"opencv {cv2.__version__}\0".encode())
-    for name in _all_files():
-        digest.update(name.encode() + b"\0")
-        digest.update(hashlib.sha256(_skimage_file(name).read_bytes()).digest())
-    return digest.hexdigest()
-
-
-def _largest_component(mask: np.ndarray) -> np.ndarray:
-    n, labels, stats, _ = cv2.connectedComponentsWithStats(mask, connectivity=8)
-    if n <= 1:
-        return mask
-    keep = 1 + int(np.argmax(stats[1:, cv2.CC_STAT_AREA]))
-    return np.where(labels == keep, 255, 0).astype(np.uint8)
-
-
-@functools.cache
-def cutout(name: str) -> tuple[np.ndarray, np.ndarray]:
-    """The cut-out of object ``name`` (a key of :data:`OBJECTS` or :data:`DISTRACTORS`).
-
-    Returns:
-        ``(premultiplied RGB (h, w, 3), alpha (h, w))``, float32 in 0..1, cropped
-        to the object, longest side 192 px. The horse's RGB is black: its coat
-        is drawn per shot.
-
-    Raises:
-        KeyError: unknown name.
-
-    Examples:
-        >>> rgb, alpha = cutout("cat")
-        >>> rgb.shape[:2] == alpha.shape and max(alpha.shape) == 192
-        True
-    """
-    spec = {**OBJECTS, **DISTRACTORS}[name]
-    img = cv2.resize(
-        _photo(spec.file), None, fx=spec.scale, fy=spec.scale, interpolation=cv2.INTER_AREA
-    )
-    h, w = img.shape[:2]
-
-    def px(values: Sequence[Any]) -> np.ndarray:
-        return np.round(np.asarray(values, dtype=np.float64) * spec.scale).astype(np.int32)
-
-    mask = np.zeros((h, w), np.uint8)
-    if spec.how == "grabcut":
-        x0, y0, x1, y1 = px(spec.rect).tolist()
-        labels = np.zeros((h, w), np.uint8)
-        bgd, fgd = np.zeros((1, 65)), np.zeros((1, 65))
-        cv2.setRNGSeed(0)  # grabCut seeds its colour models by k-means: fix it
-        rect = (x0, y0, min(x1, w - 1) - x0, min(y1, h - 1) - y0)
-        cv2.grabCut(img[..., ::-1].copy(), labels, rect, bgd, fgd, 5, cv2.GC_INIT_WITH_RECT)
-        mask = np.isin(labels, (cv2.GC_FGD, cv2.GC_PR_FGD)).astype(np.uint8) * 255
-        mask = _largest_component(mask)
-    elif spec.how == "polygon":
-        cv2.fillPoly(mask, [px(p) for p in spec.polygons], 255)
-        for cx, cy, ax, ay in px(spec.ellipses).tolist():
-            cv2.ellipse(mask, (cx, cy), (ax, ay), 0, 0, 360, 255, -1)
-    else:  # black silhouette on white
-        mask = np.where(img.mean(axis=2) < 128, 255, 0).astype(np.uint8)
-        img = np.zeros_like(img)
-    if spec.round_to is not None:
-        cx, cy, ax, ay = px(spec.round_to).tolist()
-        keep = np.zeros_like(mask)
-        cv2.ellipse(keep, (cx, cy), (ax, ay), 0, 0, 360, 255, -1)
-        mask = np.minimum(mask, keep)
-    alpha = cv2.GaussianBlur(mask.astype(np.float32) / 255, (0, 0), 0.8)  # soft edge
-    ys, xs = np.nonzero(alpha > 0.01)
-    crop = np.s_[ys.min() : ys.max() + 1, xs.min() : xs.max() + 1]
-    rgba = np.dstack([img[crop].astype(np.float32) / 255 * alpha[crop][..., None], alpha[crop]])
-    f = _CUT_SIDE / max(rgba.shape[:2])
-    size = (max(1, round(rgba.shape[1] * f)), max(1, round(rgba.shape[0] * f)))
-    rgba = cv2.resize(rgba, size, interpolation=cv2.INTER_AREA if f < 1 else cv2.INTER_LINEAR)
-    rgba = np.clip(rgba, 0, 1)
-    rgba.setflags(write=False)  # cached: shared by every caller
-    return rgba[..., :3], rgba[..., 3]
-
-
-# --------------------------------------------------------------------------- config
 @dataclass(frozen=True)
 class RealYTOConfig:
     """Every knob of the generator (the defaults are the benchmark's realism set).
@@ -379,8 +215,7 @@ class RealYTOConfig:
     @property
     def hash(self) -> str:
         """sha256 of the knobs and the generator version (hex, 64 chars)."""
-        payload = json.dumps({"version": GENERATOR_VERSION, **self.to_dict()}, sort_keys=True)
-        return hashlib.sha256(payload.encode()).hexdigest()
+        return config_hash(GENERATOR_VERSION, self.to_dict())
 
 
 def default_cache_dir(config: RealYTOConfig | None = None) -> Path:
@@ -391,116 +226,7 @@ def default_cache_dir(config: RealYTOConfig | None = None) -> Path:
         >>> default_cache_dir(RealYTOConfig.tiny()).name.startswith("realyto-")
         True
     """
-    base = _synthyto_cache_dir(SynthYTOConfig()).parent
-    return base / f"realyto-{(config or RealYTOConfig()).hash[:12]}"
-
-
-# --------------------------------------------------------------------------- drawing
-@dataclass
-class _Track:
-    rgba: np.ndarray  # (h, w, 4) premultiplied, pre-shrunk for the shot
-    area: float  # alpha sum of ``rgba``
-    pos: np.ndarray  # (T, 2) centre, frame pixels
-    scale: np.ndarray  # (T,) frame pixels per ``rgba`` pixel
-    angle: np.ndarray  # (T,) radians
-
-
-def _coat(rng: np.random.Generator, alpha: np.ndarray) -> np.ndarray:
-    """A horse coat: a real coat colour modulated by a real photo texture, lit from above."""
-    h, w = alpha.shape
-    texture = _photo(_COAT_TEXTURES[rng.integers(len(_COAT_TEXTURES))])[..., 0]
-    side = int(rng.integers(160, 320))
-    y, x = rng.integers(0, [texture.shape[0] - side + 1, texture.shape[1] - side + 1])
-    patch = cv2.resize(texture[y : y + side, x : x + side].astype(np.float32), (w, h))
-    patch = cv2.GaussianBlur(patch, (0, 0), 0.8)
-    patch = (patch - patch.mean()) / (patch.std() + 1e-6)
-    colour = _COATS[rng.integers(len(_COATS))] * rng.uniform(0.9, 1.1, 3)
-    shade = np.linspace(1.2, 0.75, h, dtype=np.float32)[:, None] * np.ones((1, w), np.float32)
-    coat = colour * (shade * (1 + 0.08 * patch))[..., None]
-    return np.clip(coat, 0, 1).astype(np.float32)
-
-
-def _instance(rng: np.random.Generator, cfg: RealYTOConfig, name: str) -> np.ndarray:
-    """The object as one shot shows it: premultiplied RGBA (h, w, 4) float32."""
-    rgb, alpha = cutout(name)
-    if name == "horse":
-        rgb = _coat(rng, alpha) * alpha[..., None]
-    rgba = np.dstack([rgb, alpha])
-    if rng.random() < 0.5:
-        rgba = rgba[:, ::-1]
-    if cfg.partial_view > 0 and rng.random() < 0.5:
-        side, share = int(rng.integers(4)), rng.uniform(0, cfg.partial_view)
-        h, w = alpha.shape
-        trim = [0, 0, 0, 0]  # left, right, top, bottom
-        trim[side] = round(share * (w if side < 2 else h))
-        rgba = rgba[trim[2] : h - trim[3], trim[0] : w - trim[1]]
-    j = cfg.colour_jitter
-    grey = rgba[..., :3].mean(axis=2, keepdims=True)
-    saturated = grey + rng.uniform(1 - j, 1 + j) * (rgba[..., :3] - grey)  # premultiplied-safe
-    gain = rng.uniform(1 - j, 1 + j) * rng.uniform(1 - j / 3, 1 + j / 3, 3)
-    colour = np.minimum(np.clip(saturated * gain, 0, None), rgba[..., 3:])
-    return np.ascontiguousarray(np.dstack([colour, rgba[..., 3]]), dtype=np.float32)
-
-
-def _make_track(
-    rng: np.random.Generator,
-    cfg: RealYTOConfig,
-    rgba: np.ndarray,
-    size: tuple[float, float],
-    length: int,
-    out_mode: str | None,
-) -> _Track:
-    """Path, scale and angle of an object over a shot (``out_mode``: "enter"/"exit")."""
-    w, h = cfg.frame_size
-    frac = np.arange(length, dtype=np.float64) / (length - 1)
-    ch, cw = rgba.shape[:2]
-    s0 = rng.uniform(*size) * min(w, h) / math.sqrt(ch * cw)
-    ratio = math.exp(rng.uniform(-1, 1) * math.log1p(cfg.scale_drift))
-    scale = s0 * ratio**frac
-    inside = lambda: rng.uniform([0.3 * w, 0.35 * h], [0.7 * w, 0.65 * h])  # noqa: E731
-    start, end = inside(), inside()
-    if out_mode is not None:
-        reach = 0.5 * math.hypot(cw, ch) * scale.max() + 2
-        a = rng.uniform(0.3, 0.7)
-        edge = [(-reach, a * h), (w - 1 + reach, a * h), (a * w, -reach), (a * w, h - 1 + reach)]
-        away = np.array(edge[int(rng.integers(4))])
-        start, end = (away, end) if out_mode == "enter" else (start, away)
-    phase, cycles = rng.uniform(0, 2 * np.pi, 2), rng.uniform(0.5, 1.5)
-    sway = np.c_[np.sin(2 * np.pi * cycles * frac + phase[0]), np.cos(np.pi * frac + phase[1])]
-    pos = start + (end - start) * frac[:, None] + 0.02 * w * sway
-    a0, a1 = np.radians(rng.uniform(-cfg.max_rotation, cfg.max_rotation, 2))
-    angle = a0 + (a1 - a0) * frac
-    shrink = min(1.0, 1.1 * float(scale.max()))  # area-filter once, warp near 1:1
-    if shrink < 1.0:
-        size_px = (max(2, round(cw * shrink)), max(2, round(ch * shrink)))
-        rgba = cv2.resize(rgba, size_px, interpolation=cv2.INTER_AREA)
-        scale = scale * cw / size_px[0]
-    return _Track(rgba, float(rgba[..., 3].sum()), pos, scale, angle)
-
-
-def _warp(track: _Track, i: int, size: tuple[int, int]) -> np.ndarray:
-    ch, cw = track.rgba.shape[:2]
-    sc = track.scale[i]
-    c, s = math.cos(track.angle[i]) * sc, math.sin(track.angle[i]) * sc
-    cx, cy = (cw - 1) / 2, (ch - 1) / 2
-    px, py = track.pos[i]
-    mat = np.array([[c, -s, px - c * cx + s * cy], [s, c, py - s * cx - c * cy]])
-    return cv2.warpAffine(
-        track.rgba, mat, size, flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT, borderValue=0
-    )
-
-
-def _backdrop(
-    rng: np.random.Generator, cfg: RealYTOConfig, length: int
-) -> tuple[str, list[np.ndarray]]:
-    name = list(BACKGROUNDS)[int(rng.integers(len(BACKGROUNDS)))]
-    source = _photo(name).astype(np.float32) / 255
-    tint = BACKGROUNDS[name]
-    if tint is not None:
-        source = source * np.asarray(tint, dtype=np.float32)
-    zoom = (0.2, 0.4) if name in _TEXTURES else (0.5, 0.9)
-    window = SynthYTOConfig(frame_size=cfg.frame_size, camera_pan=cfg.camera_pan)
-    return name, _background(rng, window, source, length, zoom)
+    return cache_root() / f"realyto-{(config or RealYTOConfig()).hash[:12]}"
 
 
 def _render_shot(
@@ -514,14 +240,14 @@ def _render_shot(
     rng = np.random.default_rng([cfg.seed, 2, *key])
     length = cfg.frames_per_shot
     out_mode = ("enter", "exit")[int(rng.integers(2))] if rng.random() < cfg.exit_prob else None
-    hero = _make_track(rng, cfg, _instance(rng, cfg, name), cfg.object_size, length, out_mode)
+    hero = make_track(rng, cfg, instance(rng, cfg, name), cfg.object_size, length, out_mode)
     tracks, other = [hero], None
     if rng.random() < cfg.distractor_prob:  # behind the object: drawn first
         other = list(DISTRACTORS)[int(rng.integers(len(DISTRACTORS)))]
         lo, hi = cfg.object_size
-        extra = _instance(rng, cfg, other)
-        tracks.insert(0, _make_track(rng, cfg, extra, (0.6 * lo, 0.6 * hi), length, None))
-    bg_name, backgrounds = _backdrop(rng, cfg, length)
+        extra = instance(rng, cfg, other)
+        tracks.insert(0, make_track(rng, cfg, extra, (0.6 * lo, 0.6 * hi), length, None))
+    bg_name, backgrounds = backdrop(rng, cfg, length)
     light0 = 1 + rng.uniform(-0.5, 0.5) * cfg.illumination_drift
     light1 = light0 * (1 + rng.uniform(-0.5, 0.5) * cfg.illumination_drift)
     offset = int(rng.integers(cfg.annotate_every))
@@ -529,21 +255,19 @@ def _render_shot(
     for i in range(length):
         frame = backgrounds[i]
         for track in tracks:
-            rgba = _warp(track, i, (w, h))
+            rgba = warp(track, i, (w, h))
             frame = frame * (1 - rgba[..., 3:]) + rgba[..., :3]
         mask = rgba[..., 3] >= 0.5  # the object's: it is drawn last
         visible = float(rgba[..., 3].sum() / (hero.area * hero.scale[i] ** 2))
-        box = _bbox(mask) if int(mask.sum()) >= cfg.min_box_pixels else None
+        box = bbox(mask) if int(mask.sum()) >= cfg.min_box_pixels else None
         frame = frame * (light0 + (light1 - light0) * i / (length - 1)) * 255
         frame = frame + rng.normal(0, cfg.noise_std, frame.shape)
         path = folder / f"frame{i + 1:04d}.jpg"
         pixels = np.clip(np.round(frame), 0, 255).astype(np.uint8)
         Image.fromarray(pixels).save(path, quality=cfg.jpeg_quality, subsampling=0)
         annotated = box is not None and i % cfg.annotate_every == offset
-        if annotated:
-            cell = np.empty((1, 1), dtype=object)
-            cell[0, 0] = np.asarray([box], dtype=np.float64)
-            _save_sticks(Path(f"{path}_sticks.mat"), cell)
+        if annotated and box is not None:  # the same test: spelled out for mypy
+            save_sticks(Path(f"{path}_sticks.mat"), [box], writer=_STICKS_WRITER)
             if cfg.write_masks:
                 Image.fromarray(mask.astype(np.uint8) * 255).save(f"{path}_mask.png")
         counts["out_of_view_frames"] += visible < 1e-3
@@ -571,15 +295,10 @@ def _render_tree(tmp: Path, cfg: RealYTOConfig) -> tuple[dict[str, Any], list[st
     for name in cfg.classes:
         c = YTO_CLASSES.index(name)
         crng = np.random.default_rng([cfg.seed, 1, c])
-        test = set((crng.choice(n_videos, cfg.test_videos_per_class, replace=False) + 1).tolist())
-        sets = tmp / name / "sets"
-        sets.mkdir(parents=True)
-        train = sorted(set(range(1, n_videos + 1)) - test)
-        (sets / "train.txt").write_text("".join(f"{v:04d}\n" for v in train))
-        (sets / "test.txt").write_text("".join(f"{v:04d}\n" for v in sorted(test)))
+        test = write_video_split(tmp / name, n_videos, cfg.test_videos_per_class, crng)
         for v, s in itertools.product(range(1, n_videos + 1), range(1, cfg.shots_per_video + 1)):
             split = "test" if v in test else "train"
-            folder = tmp / name / "data" / f"{v:04d}" / "shots" / f"{s:03d}"
+            folder = shot_folder(tmp / name, v, s)
             folder.mkdir(parents=True)
             for rec in _render_shot(folder, cfg, name, [c, v, s], counts):
                 role = "val" if split == "train" else "test"
@@ -592,18 +311,6 @@ def _render_tree(tmp: Path, cfg: RealYTOConfig) -> tuple[dict[str, Any], list[st
     counts |= {"videos": n_videos * len(cfg.classes)}
     counts |= {"shots": n_videos * len(cfg.classes) * cfg.shots_per_video}
     return {"classes": list(cfg.classes), "counts": counts}, table
-
-
-# --------------------------------------------------------------------------- tree
-def _read_manifest(root: Path) -> dict[str, Any] | None:
-    try:
-        return json.loads((root / MANIFEST).read_text())
-    except (OSError, ValueError):
-        return None
-
-
-def _tree_key(cfg: RealYTOConfig) -> str:
-    return hashlib.sha256(f"{cfg.hash}:{sources_fingerprint()}".encode()).hexdigest()
 
 
 def generate_realyto(root: str | Path | None = None, config: RealYTOConfig | None = None) -> Path:
@@ -637,47 +344,18 @@ def generate_realyto(root: str | Path | None = None, config: RealYTOConfig | Non
     """
     cfg = config or RealYTOConfig()
     root = Path(root) if root is not None else default_cache_dir(cfg)
-    key = _tree_key(cfg)
-    manifest = _read_manifest(root)
-    if manifest is not None and manifest.get("tree_key") == key:
-        return root
-    if root.exists() and manifest is None and (not root.is_dir() or any(root.iterdir())):
-        raise DataError(
-            f"{root}: exists and is not a RealYTO tree (no {MANIFEST}); refusing to overwrite"
-        )
-    root.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{root.name}.tmp-", dir=root.parent))
-    try:
+    key = hashlib.sha256(f"{cfg.hash}:{sources_fingerprint()}".encode()).hexdigest()
+
+    def build(tmp: Path) -> dict[str, Any]:
         info, table = _render_tree(tmp, cfg)
         (tmp / FRAME_TABLE).write_text("\n".join(table) + "\n")
         info.update(format="realyto", generator_version=GENERATOR_VERSION, config=cfg.to_dict())
         info.update(config_hash=cfg.hash, sources_sha256=sources_fingerprint(), tree_key=key)
         info["opencv"] = cv2.__version__
-        info["sources"] = {"objects": {k: c.file for k, c in OBJECTS.items()}}
-        info["sources"] |= {"distractors": {k: c.file for k, c in DISTRACTORS.items()}}
-        info["sources"] |= {"backgrounds": list(BACKGROUNDS), "package": "scikit-image"}
-        info["content_sha256"] = _content_hash(tmp)  # before the manifest exists
-        (tmp / MANIFEST).write_text(json.dumps(info, indent=1, sort_keys=True) + "\n")
-        _move_into_place(tmp, root, key)
-    finally:
-        if tmp.exists():
-            shutil.rmtree(tmp, ignore_errors=True)
-    return root
+        info["sources"] = sources_manifest()
+        return info
 
-
-def _move_into_place(tmp: Path, root: Path, key: str) -> None:
-    old = None
-    if root.exists() and _read_manifest(root) is not None:
-        old = Path(tempfile.mkdtemp(prefix=f".{root.name}.old-", dir=root.parent))
-        os.replace(root, old / "tree")
-    try:
-        os.replace(tmp, root)  # atomic; replaces an empty folder
-    except OSError:
-        other = _read_manifest(root)  # a concurrent writer won the race
-        if other is None or other.get("tree_key") != key:
-            raise DataError(f"{root}: appeared while generating and holds another tree") from None
-    if old is not None:
-        shutil.rmtree(old, ignore_errors=True)
+    return write_tree(root, build, manifest=MANIFEST, key_field="tree_key", key=key, kind="RealYTO")
 
 
 def read_frame_table(root: str | Path) -> list[dict[str, Any]]:
@@ -732,15 +410,7 @@ def render_contact_sheet(
     cells = []
     classes = [YTO_CLASSES[k] for k in sorted(queues)]
     for name in classes + list(DISTRACTORS):
-        rgb, alpha = cutout(name)
-        if name == "horse":
-            rgb = _coat(np.random.default_rng(0), alpha) * alpha[..., None]
-        yy, xx = np.mgrid[: alpha.shape[0], : alpha.shape[1]]
-        board = np.where((yy // 12 + xx // 12) % 2 == 0, 0.8, 0.6)[..., None]
-        img = Image.fromarray(np.uint8(255 * (rgb + board * (1 - alpha[..., None]))))
-        f = min(fw * zoom / img.width, fh * zoom / img.height)
-        img = img.resize((round(img.width * f), round(img.height * f)), Image.Resampling.LANCZOS)
-        cells.append((img, f"cut-out: {name}"))
+        cells.append((cutout_preview(name, (fw * zoom, fh * zoom)), f"cut-out: {name}"))
     for rec in picks:
         img = Image.open(root / rec["path"]).convert("RGB")
         mask_path = root / f"{rec['path']}_mask.png"
@@ -776,7 +446,6 @@ def render_contact_sheet(
     return out_png
 
 
-# --------------------------------------------------------------------------- command
 def main(argv: Sequence[str] | None = None) -> int:
     """``python -m colocam_plugin.data.realyto``: generate a tree, print where and what."""
     d = RealYTOConfig()
@@ -818,7 +487,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     start = time.perf_counter()
     root = generate_realyto(args.out, cfg)
     seconds = time.perf_counter() - start
-    counts = (_read_manifest(root) or {}).get("counts", {})
+    counts = (read_manifest(root, MANIFEST) or {}).get("counts", {})
     print(f"{root}  {json.dumps(counts, sort_keys=True)}  ({seconds:.1f} s)")
     if args.sheet is not None:
         print(render_contact_sheet(root, args.sheet))

@@ -34,13 +34,9 @@ parts).
 
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 import math
-import os
-import shutil
-import tempfile
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, fields, replace
 from pathlib import Path
@@ -50,6 +46,7 @@ from typing import Any
 from PIL import Image, ImageDraw
 
 from colocam_plugin.data.synthyto_render import class_colour, render_tree
+from colocam_plugin.data.yto_writer import cache_root, config_hash, read_manifest, write_tree
 from colocam_plugin.errors import DataError
 
 __all__ = [
@@ -302,8 +299,7 @@ class SynthYTOConfig:
     @property
     def hash(self) -> str:
         """sha256 of the knobs and the generator version (hex, 64 chars)."""
-        payload = json.dumps({"version": GENERATOR_VERSION, **self.to_dict()}, sort_keys=True)
-        return hashlib.sha256(payload.encode()).hexdigest()
+        return config_hash(GENERATOR_VERSION, self.to_dict())
 
 
 def default_cache_dir(config: SynthYTOConfig | None = None) -> Path:
@@ -314,19 +310,7 @@ def default_cache_dir(config: SynthYTOConfig | None = None) -> Path:
         >>> default_cache_dir(SynthYTOConfig.tiny()).name.startswith("synthyto-")
         True
     """
-    config = config or SynthYTOConfig()
-    base = os.environ.get("COLOCAM_CACHE_DIR")
-    if not base:
-        xdg = os.environ.get("XDG_CACHE_HOME")
-        base = str(Path(xdg) / "colocam") if xdg else str(Path.home() / ".cache" / "colocam")
-    return Path(base) / f"synthyto-{config.hash[:12]}"
-
-
-def _read_manifest(root: Path) -> dict[str, Any] | None:
-    try:
-        return json.loads((root / MANIFEST).read_text())
-    except (OSError, ValueError):
-        return None
+    return cache_root() / f"synthyto-{(config or SynthYTOConfig()).hash[:12]}"
 
 
 def generate_synthyto(
@@ -388,51 +372,18 @@ def generate_synthyto(
         if v is not None
     }
     cfg = replace(config or SynthYTOConfig(), **overrides)
-    root = Path(root) if root is not None else default_cache_dir(cfg)
-    manifest = _read_manifest(root)
-    if manifest is not None and manifest.get("config_hash") == cfg.hash:
-        return root
-    if root.exists() and manifest is None and (not root.is_dir() or any(root.iterdir())):
-        raise DataError(
-            f"{root}: exists and is not a SynthYTO tree (no {MANIFEST}); refusing to overwrite"
-        )
-    root.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{root.name}.tmp-", dir=root.parent))
-    try:
+
+    def build(tmp: Path) -> dict[str, Any]:
         info, table = render_tree(tmp, cfg)
         (tmp / FRAME_TABLE).write_text("\n".join(table) + "\n")
         info.update(format="synthyto", generator_version=GENERATOR_VERSION, config=cfg.to_dict())
         info["config_hash"] = cfg.hash
-        info["content_sha256"] = _content_hash(tmp)
-        (tmp / MANIFEST).write_text(json.dumps(info, indent=1, sort_keys=True) + "\n")
-        _swap_into_place(tmp, root, cfg.hash)
-    finally:
-        if tmp.exists():
-            shutil.rmtree(tmp, ignore_errors=True)
-    return root
+        return info
 
-
-def _swap_into_place(tmp: Path, root: Path, config_hash: str) -> None:
-    trash = None
-    if root.exists() and _read_manifest(root) is not None:
-        trash = Path(tempfile.mkdtemp(prefix=f".{root.name}.old-", dir=root.parent))
-        os.replace(root, trash / "tree")
-    try:
-        os.replace(tmp, root)  # atomic; replaces an empty folder
-    except OSError:
-        other = _read_manifest(root)  # a concurrent writer won the race
-        if other is None or other.get("config_hash") != config_hash:
-            raise DataError(f"{root}: appeared while generating and holds another tree") from None
-    if trash is not None:
-        shutil.rmtree(trash, ignore_errors=True)
-
-
-def _content_hash(root: Path) -> str:
-    digest = hashlib.sha256()
-    for path in sorted(p for p in root.rglob("*") if p.is_file() and p.name != MANIFEST):
-        digest.update(path.relative_to(root).as_posix().encode() + b"\0")
-        digest.update(hashlib.sha256(path.read_bytes()).digest())
-    return digest.hexdigest()
+    root = Path(root) if root is not None else default_cache_dir(cfg)
+    return write_tree(
+        root, build, manifest=MANIFEST, key_field="config_hash", key=cfg.hash, kind="SynthYTO"
+    )
 
 
 def read_frame_table(root: str | Path) -> list[dict[str, Any]]:
@@ -515,7 +466,7 @@ def render_contact_sheet(
                     queue.remove(pick)
                     picks.append(pick)
                     seen.add(pick["shot"])
-    manifest = _read_manifest(root)
+    manifest = read_manifest(root, MANIFEST)
     classes = manifest["classes"] if manifest else []
     cells = []
     for rec in picks[:num_frames]:

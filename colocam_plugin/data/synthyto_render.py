@@ -2,7 +2,8 @@
 
 :mod:`colocam_plugin.data.synthyto` holds the public side (config, cache,
 manifest, frame table, contact sheet) and calls :func:`render_tree`; this
-module only draws. Every random draw comes from
+module draws, and writes boxes through :mod:`colocam_plugin.data.yto_writer`.
+RealYTO reuses :func:`background` for its panned photos. Every random draw comes from
 ``numpy.random.default_rng([seed, ...])`` keyed by class, video and shot, so a
 config gives the same bytes whatever else is drawn.
 """
@@ -10,7 +11,6 @@ config gives the same bytes whatever else is drawn.
 from __future__ import annotations
 
 import colorsys
-import io
 import itertools
 import json
 import math
@@ -20,13 +20,14 @@ from typing import TYPE_CHECKING, Any
 
 import cv2
 import numpy as np
-import scipy.io
 from PIL import Image
+
+from colocam_plugin.data.yto_writer import bbox, save_sticks, shot_folder, write_video_split
 
 if TYPE_CHECKING:
     from colocam_plugin.data.synthyto import SynthYTOConfig
 
-__all__ = ["class_colour", "render_tree"]
+__all__ = ["background", "class_colour", "render_tree"]
 
 #: ``part_colour_mode="class"``: class k's part colour is ``_PALETTE[k % 10]``;
 #: the first five are saturated and far apart in hue, the last five muted (body
@@ -329,13 +330,6 @@ def _warp(track: _Track, i: int, size: tuple[int, int]) -> tuple[np.ndarray, np.
     return cv2.warpAffine(sp.rgba, mat, size, **kw), cv2.warpAffine(sp.part, mat, size, **kw), sc
 
 
-def _bbox(mask: np.ndarray) -> list[int] | None:
-    ys, xs = np.nonzero(mask)
-    if xs.size == 0:
-        return None
-    return [int(xs.min()), int(ys.min()), int(xs.max()), int(ys.max())]
-
-
 def _load_background(name: str, cache: dict[str, np.ndarray]) -> np.ndarray:
     if name not in cache:
         try:
@@ -350,19 +344,32 @@ def _load_background(name: str, cache: dict[str, np.ndarray]) -> np.ndarray:
     return cache[name]
 
 
-def _background(
+def background(
     rng: np.random.Generator,
-    cfg: SynthYTOConfig,
     source: np.ndarray,
     length: int,
     zoom_range: tuple[float, float],
+    *,
+    frame_size: tuple[int, int],
+    camera_pan: float,
 ) -> list[np.ndarray]:
     """Panned, zoomed window of a photo or texture for every frame of a shot.
 
     The window is the most cluttered (highest pixel std) of 6 random draws, so
     flat sky or black space rarely makes the background trivial.
+
+    Args:
+        rng: the shot's random stream (draws the window, then the pan direction).
+        source: ``(H, W, 3)`` float32 image in 0..1.
+        length: frames in the shot (>= 2).
+        zoom_range: window height as a share of the source's, ``(low, high)``.
+        frame_size: ``(W, H)`` of a frame.
+        camera_pan: window travel across the shot, fraction of the frame width.
+
+    Returns:
+        ``length`` float32 ``(H, W, 3)`` frames.
     """
-    w, h = cfg.frame_size
+    w, h = frame_size
     src_h, src_w = source.shape[:2]
     best = (-1.0, 0.0, np.zeros(2))
     for _ in range(6):
@@ -381,7 +388,7 @@ def _background(
     start = corner * room
     direction = rng.uniform(0, 2 * np.pi)
     end = np.clip(
-        start + cfg.camera_pan * w * np.array([math.cos(direction), math.sin(direction)]), 0, room
+        start + camera_pan * w * np.array([math.cos(direction), math.sin(direction)]), 0, room
     )
     out = []
     for i in range(length):
@@ -398,14 +405,6 @@ def _background(
 def _quota(prob: float, total: int, rng: np.random.Generator) -> set[int]:
     count = 0 if prob == 0 else min(total, max(1, round(prob * total)))
     return {int(i) for i in rng.choice(total, count, replace=False)}
-
-
-def _save_sticks(path: Path, cell: np.ndarray) -> None:
-    """``savemat(path, {"coor": cell})`` with a fixed header (scipy stamps the time)."""
-    buf = io.BytesIO()
-    scipy.io.savemat(buf, {"coor": cell})
-    text = b"MATLAB 5.0 MAT-file, written by colocam_plugin synthyto"
-    path.write_bytes(text.ljust(116, b" ") + buf.getvalue()[116:])
 
 
 def _body_colours(cfg: SynthYTOConfig, label: int) -> list[int]:
@@ -503,14 +502,7 @@ def render_tree(tmp: Path, cfg: SynthYTOConfig) -> tuple[dict[str, Any], list[st
     videos = []  # (class, video number, split)
     for c, name in enumerate(cfg.classes):
         crng = np.random.default_rng([cfg.seed, 1, c])
-        test = set((crng.choice(n_videos, cfg.test_videos_per_class, replace=False) + 1).tolist())
-        sets = tmp / name / "sets"
-        sets.mkdir(parents=True)
-        for split, ids in (
-            ("train", sorted(set(range(1, n_videos + 1)) - test)),
-            ("test", sorted(test)),
-        ):
-            (sets / f"{split}.txt").write_text("".join(f"{v:04d}\n" for v in ids))
+        test = write_video_split(tmp / name, n_videos, cfg.test_videos_per_class, crng)
         videos += [(c, v, "test" if v in test else "train") for v in range(1, n_videos + 1)]
     plan = np.random.default_rng([cfg.seed, 0])
     n_shots = len(videos) * cfg.shots_per_video
@@ -548,18 +540,26 @@ def render_tree(tmp: Path, cfg: SynthYTOConfig) -> tuple[dict[str, Any], list[st
                 distractors.append(
                     _make_track(srng, cfg, _make_sprite(srng, cfg, pal, None), length, None)
                 )
-            backgrounds = _background(srng, cfg, source, length, zoom_range)
+            backgrounds = background(
+                srng,
+                source,
+                length,
+                zoom_range,
+                frame_size=cfg.frame_size,
+                camera_pan=cfg.camera_pan,
+            )
             light0 = 1 + srng.uniform(-0.5, 0.5) * cfg.appearance_drift
             light1 = light0 * (1 + srng.uniform(-0.5, 0.5) * cfg.appearance_drift)
             offset = int(srng.integers(cfg.annotate_every))
-            folder = tmp / name / "data" / f"{v:04d}" / "shots" / f"{s:03d}"
+            folder = shot_folder(tmp / name, v, s)
             folder.mkdir(parents=True)
             for i in range(length):
                 frame = backgrounds[i].copy()
                 for track in distractors:
                     rgba, _, _ = _warp(track, i, (w, h))
                     frame = frame * (1 - rgba[..., 3:]) + rgba[..., :3] * track.gain[i]
-                masks, parts, objs = [], [], []
+                masks, parts = [], []
+                objs: list[dict[str, Any]] = []
                 for track in objects:
                     rgba, part, sc = _warp(track, i, (w, h))
                     frame = frame * (1 - rgba[..., 3:]) + rgba[..., :3] * track.gain[i]
@@ -570,8 +570,8 @@ def render_tree(tmp: Path, cfg: SynthYTOConfig) -> tuple[dict[str, Any], list[st
                     visible = float(rgba[..., 3].sum()) / (track.sprite.area * sc * sc)
                     objs.append(
                         {
-                            "box": _bbox(mask) if boxed else None,
-                            "part_box": _bbox(part >= 0.5) if boxed else None,
+                            "box": bbox(mask) if boxed else None,
+                            "part_box": bbox(part >= 0.5) if boxed else None,
                             "visible": round(min(1.0, visible), 4),
                         }
                     )
@@ -583,10 +583,7 @@ def render_tree(tmp: Path, cfg: SynthYTOConfig) -> tuple[dict[str, Any], list[st
                 boxes = [o["box"] for o in objs if o["box"] is not None]
                 annotated = bool(boxes) and i % cfg.annotate_every == offset
                 if annotated:
-                    cell = np.empty((1, len(boxes)), dtype=object)
-                    for k, box in enumerate(boxes):
-                        cell[0, k] = np.asarray([box], dtype=np.float64)
-                    _save_sticks(Path(f"{path}_sticks.mat"), cell)
+                    save_sticks(Path(f"{path}_sticks.mat"), boxes, writer="synthyto")
                     if cfg.write_masks:
                         for suffix, layers in (("_mask.png", masks), ("_part.png", parts)):
                             union = np.any([m for m in layers if m is not None], axis=0)
