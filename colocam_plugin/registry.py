@@ -45,7 +45,8 @@ class Registry(Generic[T]):
     def __init__(self, kind: str) -> None:
         self.kind = kind
         self._entries: dict[str, Entry[T]] = {}
-        #: set by the plugin manager while it calls one plugin's hook
+        #: the plugin whose hook implementation is running, recorded in the
+        #: entries it adds (set by :func:`colocam_plugin.api.build_registries`)
         self.current_plugin: str | None = None
 
     def add(self, name: str, factory: Callable[..., T], *, help: str = "") -> None:

@@ -1,4 +1,5 @@
-"""Plugin manager: built-ins, entry points (faked and real), autoload, block list."""
+"""Plugin manager: built-ins, entry points (faked and real), autoload, block list,
+registries filled through pm.hook (wrappers, tracing), failing plugins skipped."""
 
 from __future__ import annotations
 
@@ -8,14 +9,13 @@ import subprocess
 import sys
 import textwrap
 import types
+import warnings
 
-import pluggy
 import pytest
 
 from colocam_plugin import hookimpl
-from colocam_plugin.api import build_registries, get_registries
-from colocam_plugin.errors import DuplicateNameError
-from colocam_plugin.plugins import BUILTIN_PLUGINS, get_plugin_manager
+from colocam_plugin.api import _HOOKS, build_registries, get_registries
+from colocam_plugin.plugins import BUILTIN_PLUGINS, PluginWarning, get_plugin_manager
 
 
 class _FakeDist:
@@ -46,15 +46,33 @@ def _fake_plugin_module(name: str, method: str) -> types.ModuleType:
     return mod
 
 
+def _entry_point(name: str, value: str) -> importlib.metadata.EntryPoint:
+    return importlib.metadata.EntryPoint(name=name, value=value, group="colocam")
+
+
 @pytest.fixture
-def fake_entry_point(monkeypatch):
+def fake_distributions(monkeypatch):
+    """``install(*dists)``: these fake distributions are all that is installed."""
+    monkeypatch.delenv("COLOCAM_DISABLE_PLUGIN_AUTOLOAD", raising=False)
+    monkeypatch.delenv("COLOCAM_BLOCK_PLUGINS", raising=False)
+
+    def install(*dists: _FakeDist) -> None:
+        monkeypatch.setattr(importlib.metadata, "distributions", lambda **kw: iter(dists))
+
+    return install
+
+
+@pytest.fixture
+def fake_entry_point(monkeypatch, fake_distributions):
     """Install a fake distribution exposing one `colocam` entry point."""
     mod = _fake_plugin_module("fake_colocam_ext", "fakecam")
     monkeypatch.setitem(sys.modules, "fake_colocam_ext", mod)
-    ep = importlib.metadata.EntryPoint(name="fakeext", value="fake_colocam_ext", group="colocam")
-    dist = _FakeDist("colocam-fake-ext", [ep])
-    monkeypatch.setattr(importlib.metadata, "distributions", lambda **kw: iter([dist]))
+    fake_distributions(_FakeDist("colocam-fake-ext", [_entry_point("fakeext", "fake_colocam_ext")]))
     return mod
+
+
+def _messages(record) -> list[str]:
+    return [str(w.message) for w in record if issubclass(w.category, PluginWarning)]
 
 
 def test_builtins_registered_through_hooks():
@@ -65,8 +83,7 @@ def test_builtins_registered_through_hooks():
     assert {"methods", "plugins", "score"} <= set(regs.commands.names())
 
 
-def test_entry_point_plugin_is_loaded(fake_entry_point, monkeypatch):
-    monkeypatch.delenv("COLOCAM_DISABLE_PLUGIN_AUTOLOAD", raising=False)
+def test_entry_point_plugin_is_loaded(fake_entry_point):
     regs = get_registries()
     assert "fakecam" in regs.cam_methods
     assert regs.cam_methods.entry("fakecam").plugin == "fakeext"
@@ -79,12 +96,22 @@ def test_autoload_off(fake_entry_point, monkeypatch, value):
     assert "fakecam" not in get_registries().cam_methods
 
 
-def test_block_list(fake_entry_point, monkeypatch):
-    monkeypatch.delenv("COLOCAM_DISABLE_PLUGIN_AUTOLOAD", raising=False)
-    monkeypatch.setenv("COLOCAM_BLOCK_PLUGINS", "other, fakeext")
-    regs = get_registries()
+def test_block_list_reports_unknown_names(fake_entry_point, monkeypatch):
+    monkeypatch.setenv("COLOCAM_BLOCK_PLUGINS", "other, fakeext, typo")
+    with pytest.warns(PluginWarning) as record:
+        regs = get_registries()
     assert "fakecam" not in regs.cam_methods
     assert regs.pm.is_blocked("fakeext")
+    assert _messages(record) == [
+        "COLOCAM_BLOCK_PLUGINS names unknown plugins: other, typo; known plugins: "
+        "colocam_plugin.builtin.commands, colocam_plugin.builtin.components, fakeext"
+    ]
+
+
+def test_block_list_of_known_names_is_quiet(fake_entry_point, monkeypatch, recwarn):
+    monkeypatch.setenv("COLOCAM_BLOCK_PLUGINS", "fakeext")
+    assert "fakecam" not in get_registries().cam_methods
+    assert _messages(recwarn) == []
 
 
 def test_blocking_a_builtin(monkeypatch):
@@ -93,31 +120,228 @@ def test_blocking_a_builtin(monkeypatch):
     assert "synthyto" not in build_registries(pm).datasets
 
 
-def test_duplicate_from_plugin_names_it():
+# -- registries are filled through pm.hook: wrappers, tracing ------------------------------
+
+
+class _Wrapper:
+    """A third-party hook wrapper: sees what the others registered, adds one."""
+
+    def __init__(self) -> None:
+        self.seen: list[str] = []
+
+    @hookimpl(wrapper=True)
+    def colocam_register_cam_methods(self, registry):
+        result = yield  # every other plugin registers here
+        self.seen = registry.names()
+        registry.add("wrapped", dict, help="added by a wrapper")
+        return result
+
+
+def test_wrapper_sees_builtins_and_adds_one():
+    pm = get_plugin_manager(autoload=False)
+    pm.register(_fake_plugin_module("fake_ext", "fakecam"), name="fake_ext")
+    wrapper = _Wrapper()
+    pm.register(wrapper, name="wrapper")
+    regs = build_registries(pm)
+    assert {"localizer", "fakecam"} <= set(wrapper.seen)
+    assert "wrapped" not in wrapper.seen
+    assert regs.cam_methods.entry("wrapped").plugin == "wrapper"
+    assert regs.cam_methods.entry("fakecam").plugin == "fake_ext"
+    assert regs.cam_methods.entry("localizer").plugin == "colocam_plugin.builtin.components"
+
+
+def test_tracing_records_every_registration_call():
+    pm = get_plugin_manager(autoload=False)
+    lines: list[str] = []
+    pm.trace.root.setwriter(lines.append)
+    undo = pm.enable_tracing()
+    try:
+        build_registries(pm)
+    finally:
+        undo()
+    trace = [ln.strip() for ln in "".join(lines).splitlines()]
+    for hook_name, kind in _HOOKS.values():
+        at = trace.index(f"{hook_name} [hook]")
+        assert trace[at + 1].startswith(f"registry: Registry({kind!r}")
+        assert f"finish {hook_name} --> [] [hook]" in trace[at:]
+
+
+def test_hookimpls_are_left_as_they_were():
+    pm = get_plugin_manager(autoload=False)
+    pm.register(_Wrapper(), name="wrapper")
+    before = {
+        h: [i.function for i in getattr(pm.hook, h).get_hookimpls()] for h, _ in _HOOKS.values()
+    }
+    build_registries(pm)
+    after = {
+        h: [i.function for i in getattr(pm.hook, h).get_hookimpls()] for h, _ in _HOOKS.values()
+    }
+    assert after == before
+
+
+# -- a failing plugin is named, skipped; the others keep working ----------------------------
+
+
+def test_duplicate_from_plugin_names_it_and_skips_it():
     pm = get_plugin_manager(autoload=False)
     pm.register(_fake_plugin_module("a_ext", "dup"), name="a_ext")
     pm.register(_fake_plugin_module("b_ext", "dup"), name="b_ext")
-    with pytest.raises(
-        DuplicateNameError, match="'dup' registered twice by b_ext; first registered by a_ext"
+    # pluggy calls the plugin registered last first: b_ext takes 'dup', a_ext is refused
+    with pytest.warns(PluginWarning) as record:
+        regs = build_registries(pm)
+    assert _messages(record) == [
+        "plugin 'a_ext' failed to run colocam_register_cam_methods and is skipped: "
+        "DuplicateNameError: CAM method 'dup' registered twice by a_ext; first registered by b_ext"
+    ]
+    assert regs.cam_methods.entry("dup").plugin == "b_ext"
+    assert pm.is_blocked("a_ext") and not pm.is_blocked("b_ext")
+    assert "localizer" in regs.cam_methods and "synthyto" in regs.datasets
+
+
+def test_plugin_cannot_take_a_builtin_name():
+    pm = get_plugin_manager(autoload=False)
+    pm.register(_fake_plugin_module("greedy", "localizer"), name="greedy")
+    with pytest.warns(
+        PluginWarning,
+        match="'localizer' registered twice by greedy; first "
+        "registered by colocam_plugin.builtin.components",
     ):
-        build_registries(pm)
+        regs = build_registries(pm)
+    assert regs.cam_methods.entry("localizer").plugin == "colocam_plugin.builtin.components"
 
 
-def test_check_pending_rejects_unknown_hook(monkeypatch):
-    mod = types.ModuleType("typo_ext")
+def test_skipping_a_plugin_is_an_error_under_strict_warnings():
+    """``-W error::colocam_plugin.plugins.PluginWarning``: CI of a plugin fails loudly."""
+    pm = get_plugin_manager(autoload=False)
+    pm.register(_fake_plugin_module("a_ext", "dup"), name="a_ext")
+    pm.register(_fake_plugin_module("b_ext", "dup"), name="b_ext")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", PluginWarning)  # strict: a skipped plugin is an error
+        with pytest.raises(
+            PluginWarning, match="registered twice by a_ext; first registered by b_ext"
+        ):
+            build_registries(pm)
 
-    @hookimpl
-    def colocam_register_cam_method(registry):  # missing "s": not a hook
-        pass
 
-    mod.colocam_register_cam_method = colocam_register_cam_method  # type: ignore[attr-defined]
-    monkeypatch.setitem(sys.modules, "typo_ext", mod)
-    ep = importlib.metadata.EntryPoint(name="typo", value="typo_ext", group="colocam")
-    monkeypatch.setattr(
-        importlib.metadata, "distributions", lambda **kw: iter([_FakeDist("typo", [ep])])
+def _raising_module(name: str, hook: str, exc: Exception) -> types.ModuleType:
+    mod = types.ModuleType(name)
+
+    def impl(registry):
+        raise exc
+
+    setattr(mod, hook, hookimpl(impl))
+    return mod
+
+
+def test_wrapper_raising_after_yield_is_skipped():
+    class Bad:
+        @hookimpl(wrapper=True)
+        def colocam_register_datasets(self, registry):
+            yield
+            raise RuntimeError("boom\nsecond line")
+
+    pm = get_plugin_manager(autoload=False)
+    pm.register(Bad(), name="bad_wrapper")
+    with pytest.warns(PluginWarning) as record:
+        regs = build_registries(pm)
+    assert _messages(record) == [
+        "plugin 'bad_wrapper' failed to run colocam_register_datasets and is skipped: "
+        "RuntimeError: boom"
+    ]
+    assert "synthyto" in regs.datasets
+
+
+def test_error_passing_through_a_wrapper_names_its_source():
+    pm = get_plugin_manager(autoload=False)
+    wrapper = _Wrapper()
+    pm.register(wrapper, name="wrapper")
+    pm.register(
+        _raising_module("buggy", "colocam_register_cam_methods", KeyError("x")), name="buggy"
     )
-    with pytest.raises(pluggy.PluginValidationError, match="colocam_register_cam_method"):
-        get_plugin_manager(autoload=True)
+    with pytest.warns(PluginWarning, match="plugin 'buggy' failed .* KeyError: 'x'"):
+        regs = build_registries(pm)
+    assert "wrapped" in regs.cam_methods and "localizer" in wrapper.seen
+
+
+def test_registration_failure_names_the_distribution(fake_distributions, monkeypatch):
+    mod = _raising_module("raising_ext", "colocam_register_metrics", ValueError("bad metric"))
+    monkeypatch.setitem(sys.modules, "raising_ext", mod)
+    fake_distributions(_FakeDist("colocam-raising", [_entry_point("raising", "raising_ext")]))
+    with pytest.warns(PluginWarning) as record:
+        regs = get_registries()
+    assert _messages(record) == [
+        "plugin 'raising' (distribution colocam-raising 9.9) failed to run "
+        "colocam_register_metrics and is skipped: ValueError: bad metric"
+    ]
+    assert "boxes" in regs.metrics
+
+
+def test_broken_entry_points_are_reported_once_and_others_load(
+    fake_distributions, monkeypatch, tmp_path
+):
+    (tmp_path / "exploding_ext.py").write_text("raise RuntimeError('kaboom at import')\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    monkeypatch.setitem(sys.modules, "fake_colocam_ext", _fake_plugin_module("f", "fakecam"))
+    fake_distributions(
+        _FakeDist("colocam-missing", [_entry_point("missing", "no_such_module_xyz")]),
+        _FakeDist("colocam-exploding", [_entry_point("exploding", "exploding_ext")]),
+        _FakeDist("colocam-fake-ext", [_entry_point("fakeext", "fake_colocam_ext")]),
+    )
+    with pytest.warns(PluginWarning) as record:
+        regs = get_registries()
+        get_registries()  # cached: no second report
+    assert _messages(record) == [
+        "plugin 'missing' (entry point missing = no_such_module_xyz, distribution "
+        "colocam-missing 9.9) failed to load and is skipped: ModuleNotFoundError: "
+        "No module named 'no_such_module_xyz'",
+        "plugin 'exploding' (entry point exploding = exploding_ext, distribution "
+        "colocam-exploding 9.9) failed to load and is skipped: RuntimeError: kaboom at import",
+    ]
+    assert "fakecam" in regs.cam_methods
+    assert regs.pm.is_blocked("missing") and regs.pm.is_blocked("exploding")
+
+
+def _bad_hook_module(kind: str) -> types.ModuleType:
+    mod = types.ModuleType(f"{kind}_ext")
+    if kind == "typo":
+
+        @hookimpl
+        def colocam_register_cam_method(registry):  # missing "s": not a hook
+            pass
+
+        mod.colocam_register_cam_method = colocam_register_cam_method  # type: ignore[attr-defined]
+    else:
+
+        @hookimpl
+        def colocam_register_cam_methods(registry, extra):  # not an argument of the spec
+            pass
+
+        mod.colocam_register_cam_methods = colocam_register_cam_methods  # type: ignore[attr-defined]
+    return mod
+
+
+@pytest.mark.parametrize(
+    ("kind", "error"),
+    [
+        ("typo", "PluginValidationError: unknown hook 'colocam_register_cam_method'"),
+        (
+            "badargs",
+            "PluginValidationError: Plugin 'badargs' for hook 'colocam_register_cam_methods'",
+        ),
+    ],
+)
+def test_invalid_hookimpl_is_reported_and_skipped(fake_distributions, monkeypatch, kind, error):
+    monkeypatch.setitem(sys.modules, f"{kind}_ext", _bad_hook_module(kind))
+    fake_distributions(_FakeDist(f"colocam-{kind}", [_entry_point(kind, f"{kind}_ext")]))
+    with pytest.warns(PluginWarning) as record:
+        pm = get_plugin_manager()
+    [message] = _messages(record)
+    assert message.startswith(f"plugin '{kind}' (entry point {kind} = {kind}_ext, distribution")
+    assert f"failed to load and is skipped: {error}" in message
+    assert "\n" not in message
+    assert pm.is_blocked(kind)
+    pm.check_pending()  # nothing of the bad plugin is left
+    assert "synthyto" in build_registries(pm).datasets
 
 
 def _colocam(args: list[str], env: dict[str, str]) -> subprocess.CompletedProcess[str]:

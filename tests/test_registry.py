@@ -3,7 +3,7 @@ from __future__ import annotations
 import pytest
 
 from colocam_plugin.errors import DuplicateNameError, UnknownNameError
-from colocam_plugin.registry import Registry
+from colocam_plugin.registry import Entry, Registry
 
 
 def test_add_create_and_list():
@@ -47,3 +47,12 @@ def test_bad_name(name):
 def test_factory_must_be_callable():
     with pytest.raises(ValueError, match="factory must be callable"):
         Registry("x").add("a", 3)  # type: ignore[arg-type]
+
+
+def test_entries_record_the_current_plugin():
+    reg: Registry[dict] = Registry("metric")
+    reg.add("a", dict)
+    reg.current_plugin = "ext"
+    reg.add("b", dict, help="B")
+    assert reg.entry("a").plugin is None
+    assert reg.entry("b") == Entry("b", dict, "ext", "B")

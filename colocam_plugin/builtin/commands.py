@@ -1,7 +1,9 @@
 """Built-in ``colocam`` sub-commands.
 
 Each factory receives its ``argparse`` sub-parser, adds arguments and
-returns ``run(args) -> int``. Heavy imports happen inside ``run``.
+returns ``run(args) -> int``. Heavy imports happen inside ``run``. The CLI
+calls only the factory of the command being run (``colocam --help`` calls
+none), so the training commands' factories may import their config defaults.
 """
 
 from __future__ import annotations
@@ -61,6 +63,9 @@ def _plugins(p: argparse.ArgumentParser) -> Run:
         pm = get_registries().pm
         dists = {id(plugin): dist for plugin, dist in pm.list_plugin_distinfo()}
         for name, plugin in sorted(pm.list_name_plugin(), key=lambda np_: str(np_[0])):
+            if plugin is None:  # pluggy keeps blocked names with no plugin
+                print(f"{name}\tblocked\t")
+                continue
             dist = dists.get(id(plugin))
             where = f"{dist.project_name} {dist.version}" if dist else "colocam-plugin (built-in)"
             hooks = sorted(h.name for h in pm.get_hookcallers(plugin) or [])
@@ -151,7 +156,7 @@ def _demo(p: argparse.ArgumentParser) -> Run:
 
 
 @hookimpl
-def colocam_register_commands(registry: Registry[Any]) -> None:
+def colocam_register_commands(registry: Registry[Run]) -> None:
     registry.add("methods", _methods, help="list registered CAM methods")
     registry.add("datasets", _datasets, help="list registered datasets")
     registry.add("plugins", _plugins, help="list plugins, their distribution and hooks")

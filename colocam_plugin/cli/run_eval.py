@@ -24,25 +24,21 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--image-size", type=int, default=None, help="default: the classifier's")
     p.add_argument("--batch-size", type=int, default=16)
     p.add_argument("--thresholds", type=int, default=None, help="1000 on test, 250 on val")
-    p.add_argument("--device", default="cuda" if _cuda() else "cpu")
+    p.add_argument("--device", default="auto", help="auto (CUDA if present), cpu, cuda, cuda:N")
     p.add_argument("--json", metavar="OUT", help="write {method: scores} here")
     p.add_argument("--save-cams", metavar="DIR", help="write each method's CAMs as score npz")
     p.add_argument("--no-progress", action="store_true")
 
 
-def _cuda() -> bool:
-    import torch
-
-    return torch.cuda.is_available()
-
-
 def run(args: argparse.Namespace) -> int:
     from colocam_plugin.api import create_cam_method, create_dataset
     from colocam_plugin.builtin.commands import dataset_kwargs
+    from colocam_plugin.devices import resolve_device
     from colocam_plugin.harness import evaluate_methods, format_table, save_cams_npz
     from colocam_plugin.train.checkpoint import check_classes
     from colocam_plugin.train.stage1 import load_classifier
 
+    args.device = resolve_device(args.device)
     ds = create_dataset(args.dataset, args.root, args.split, **dataset_kwargs(args))
     model = load_classifier(args.classifier, device=args.device)
     data = f"{args.dataset} at {args.root}"

@@ -7,9 +7,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-import torch
-
 from colocam_plugin.data.records import FrameRecord
+from colocam_plugin.devices import resolve_device
 from colocam_plugin.errors import ColocamError
 
 __all__ = [
@@ -21,10 +20,6 @@ __all__ = [
 ]
 
 
-def _device() -> str:
-    return "cuda" if torch.cuda.is_available() else "cpu"
-
-
 def make_frame_loader(image_size: int, resize: int) -> Any:
     """``load_batch(frames, train, generator)`` for stage 1 (resize, crop, flip)."""
     from colocam_plugin.data.io import read_image
@@ -33,7 +28,9 @@ def make_frame_loader(image_size: int, resize: int) -> Any:
     train_t = ClipTransform(resize=resize, crop=image_size, hflip=True, train=True)
     eval_t = ClipTransform(resize=resize, crop=image_size, hflip=False, train=False)
 
-    def load_batch(frames: Sequence[FrameRecord], train: bool, gen: torch.Generator) -> Any:
+    import torch
+
+    def load_batch(frames: Sequence[FrameRecord], train: bool, gen: Any) -> Any:
         t = train_t if train else eval_t
         return torch.cat([t([read_image(f.path)], generator=gen).frames for f in frames])
 
@@ -42,7 +39,7 @@ def make_frame_loader(image_size: int, resize: int) -> Any:
 
 def add_classifier_arguments(p: argparse.ArgumentParser) -> None:
     from colocam_plugin.builtin.commands import add_dataset_arguments
-    from colocam_plugin.train.stage1 import Stage1Config
+    from colocam_plugin.train.config import Stage1Config
 
     d = Stage1Config()
     add_dataset_arguments(p)
@@ -68,14 +65,14 @@ def add_classifier_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--image-size", type=int, default=d.image_size)
     p.add_argument("--resize", type=int, default=None, help="default: image size * 8/7")
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--device", default=_device())
+    p.add_argument("--device", default="auto", help="auto (CUDA if present), cpu, cuda, cuda:N")
     p.add_argument("--no-resume", action="store_true", help="start over even if --out exists")
     p.add_argument("--no-progress", action="store_true")
 
 
 def run_classifier(args: argparse.Namespace) -> int:
     from colocam_plugin.builtin.commands import dataset_kwargs
-    from colocam_plugin.train.stage1 import Stage1Config
+    from colocam_plugin.train.config import Stage1Config
 
     cfg = Stage1Config(
         epochs=args.epochs,
@@ -96,7 +93,7 @@ def run_classifier(args: argparse.Namespace) -> int:
         weights=args.weights,
         pretrained=args.pretrained,
         dataset_kwargs=dataset_kwargs(args),
-        device=args.device,
+        device=resolve_device(args.device),
         resume=not args.no_resume,
         progress=not args.no_progress,
     )
@@ -123,6 +120,8 @@ def train_stage1(
     progress: bool = True,
 ) -> tuple[dict[str, Any], float | None]:
     """Read the data, train the classifier; return (checkpoint, test frame accuracy or None)."""
+    import torch
+
     from colocam_plugin.api import create_dataset
     from colocam_plugin.models.classifier import WGAPClassifier
     from colocam_plugin.train.stage1 import evaluate_accuracy, train_classifier
@@ -160,7 +159,7 @@ def train_stage1(
 
 def add_train_arguments(p: argparse.ArgumentParser) -> None:
     from colocam_plugin.builtin.commands import add_dataset_arguments
-    from colocam_plugin.train.stage2 import METHODS, Stage2Config
+    from colocam_plugin.train.config import METHODS, Stage2Config
 
     d = Stage2Config()
     p.add_argument("--method", default="colocam", choices=METHODS)
@@ -212,7 +211,7 @@ def add_train_arguments(p: argparse.ArgumentParser) -> None:
         help="optimisation steps between two --eval-split scorings (0: at the end only)",
     )
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--device", default=_device())
+    p.add_argument("--device", default="auto", help="auto (CUDA if present), cpu, cuda, cuda:N")
     p.add_argument("--no-resume", action="store_true")
     p.add_argument("--no-progress", action="store_true")
 
@@ -255,7 +254,7 @@ def run_train(args: argparse.Namespace) -> int:
         config_overrides=overrides,
         dataset_kwargs=dataset_kwargs(args),
         cache_dir=args.cache_dir,
-        device=args.device,
+        device=resolve_device(args.device),
         resume=not args.no_resume,
         progress=not args.no_progress,
         eval_split=args.eval_split,

@@ -14,7 +14,7 @@ import logging
 import math
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
@@ -27,6 +27,7 @@ from colocam_plugin.data.records import FrameRecord
 from colocam_plugin.models.classifier import WGAPClassifier
 from colocam_plugin.train.checkpoint import load_checkpoint, save_checkpoint
 from colocam_plugin.train.checkpoint import resume as resume_run
+from colocam_plugin.train.config import Stage1Config
 
 __all__ = [
     "Stage1Config",
@@ -40,23 +41,6 @@ __all__ = [
 log = logging.getLogger("colocam_plugin.train")
 
 FrameLoader = Callable[[Sequence[FrameRecord], bool, torch.Generator], torch.Tensor]
-
-
-@dataclass
-class Stage1Config:
-    """Hyper-parameters of stage 1 (paper values unless noted)."""
-
-    epochs: int = 100
-    batch_size: int = 32
-    lr: float = 1e-3
-    momentum: float = 0.9
-    weight_decay: float = 1e-4
-    last_stage_lr_mult: float = 10.0
-    lr_step: int = 15
-    lr_gamma: float = 0.9
-    image_size: int = 224
-    resize: int = 256
-    seed: int = 0
 
 
 def param_groups(model: WGAPClassifier, lr: float, mult: float) -> list[dict[str, Any]]:
