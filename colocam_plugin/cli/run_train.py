@@ -64,6 +64,12 @@ def add_classifier_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--lr-step", type=int, default=d.lr_step, help="lr x0.9 every N epochs")
     p.add_argument("--image-size", type=int, default=d.image_size)
     p.add_argument("--resize", type=int, default=None, help="default: image size * 8/7")
+    p.add_argument(
+        "--amp",
+        default=d.amp,
+        choices=("auto", "bf16", "none"),
+        help="mixed precision (loss in float32); auto: bf16 where the device has fast bf16 kernels",
+    )
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--device", default="auto", help="auto (CUDA if present), cpu, cuda, cuda:N")
     p.add_argument("--no-resume", action="store_true", help="start over even if --out exists")
@@ -81,6 +87,7 @@ def run_classifier(args: argparse.Namespace) -> int:
         lr_step=args.lr_step,
         image_size=args.image_size,
         resize=args.resize or round(args.image_size * 8 / 7),
+        amp=args.amp,
         seed=args.seed,
     )
     ckpt, acc = train_stage1(

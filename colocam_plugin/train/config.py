@@ -33,6 +33,8 @@ class Stage1Config:
     lr_gamma: float = 0.9
     image_size: int = 224
     resize: int = 256
+    #: mixed precision (:mod:`colocam_plugin.train.precision`): auto, bf16, none
+    amp: str = "auto"
     seed: int = 0
 
 

@@ -28,6 +28,7 @@ from colocam_plugin.models.classifier import WGAPClassifier
 from colocam_plugin.train.checkpoint import load_checkpoint, save_checkpoint
 from colocam_plugin.train.checkpoint import resume as resume_run
 from colocam_plugin.train.config import Stage1Config
+from colocam_plugin.train.precision import autocast
 
 __all__ = [
     "Stage1Config",
@@ -165,7 +166,8 @@ def train_classifier(
             idx = order[b * cfg.batch_size : (b + 1) * cfg.batch_size]
             x = load_batch([frames[i] for i in idx], True, gen).to(device)
             y = torch.as_tensor(labels[idx], device=device)
-            logits = model(x)
+            with autocast(cfg.amp, device):
+                logits = model(x).float()
             loss = loss_fn(logits, y)
             if not torch.isfinite(loss):
                 skipped += 1

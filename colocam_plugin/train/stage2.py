@@ -48,6 +48,7 @@ from colocam_plugin.train.config import (
     TERMS,
     Stage2Config,
 )
+from colocam_plugin.train.precision import amp_dtype, autocast
 
 __all__ = [
     "AMP_MODES",
@@ -63,34 +64,6 @@ __all__ = [
 ]
 
 log = logging.getLogger("colocam_plugin.train")
-
-
-def amp_dtype(amp: str, device: str | torch.device) -> torch.dtype | None:
-    """The autocast dtype of an ``amp`` mode on ``device`` (None: full precision).
-
-    Examples:
-        >>> amp_dtype("none", "cpu") is None
-        True
-        >>> amp_dtype("bf16", "cpu")
-        torch.bfloat16
-    """
-    if amp == "none":
-        return None
-    if amp == "bf16":
-        return torch.bfloat16
-    kind = torch.device(device).type
-    if kind == "cuda":
-        return torch.bfloat16 if torch.cuda.is_bf16_supported() else None
-    if kind == "cpu" and torch.ops.mkldnn._is_mkldnn_bf16_supported():
-        return torch.bfloat16
-    return None
-
-
-def autocast(amp: str, device: str | torch.device) -> torch.autocast:
-    """``torch.autocast`` for the encoder and decoder under :attr:`Stage2Config.amp`."""
-    dtype = amp_dtype(amp, device)
-    kind = torch.device(device).type
-    return torch.autocast(kind, dtype=dtype or torch.float32, enabled=dtype is not None)
 
 
 def build_localizer(classifier: WGAPClassifier, head: str = "unet", **head_kw: Any) -> Localizer:
