@@ -10,7 +10,7 @@ the body. Two presets (:data:`PRESETS`) set how colour relates to the class:
   family drawn from a distribution shared by every class (colour says nothing
   about the class), the part is a near shade of the body (the colour kernel
   connects them) with its pattern in a darker or lighter shade, the colour
-  barely drifts over a shot of 16-18 frames, backgrounds are not tinted, and
+  barely drifts over a shot of 16 frames, backgrounds are not tinted, and
   few distractors share the object's colours, never exactly.
 - ``"adversarial"`` is generator version 3 (same pixels for the same seed):
   the part's base is its class's own colour, half the distractors copy the
@@ -82,6 +82,7 @@ PRESETS: Mapping[str, Mapping[str, Any]] = MappingProxyType(
         "default": MappingProxyType({}),
         "adversarial": MappingProxyType(
             {
+                "train_videos_per_class": 10,
                 "shots_per_video": 4,
                 "frames_per_shot": 8,
                 "shot_length_jitter": 1,
@@ -166,11 +167,14 @@ class SynthYTOConfig:
 
     seed: int = 0
     num_classes: int = 5
-    train_videos_per_class: int = 10
+    # 200 training shots (object instances): with 100, a classifier memorised
+    # the instances (97% train, 48% test accuracy); with 200, 78% test
+    # (docs/synthyto.md, benchmarks/results/classifier_synthyto_instances.md)
+    train_videos_per_class: int = 20
     test_videos_per_class: int = 3
     shots_per_video: int = 2
-    frames_per_shot: int = 17
-    shot_length_jitter: int = 1
+    frames_per_shot: int = 16
+    shot_length_jitter: int = 0
     frame_size: tuple[int, int] = (160, 120)
     annotate_every: int = 3
     body_size: tuple[float, float] = (0.4, 0.6)
