@@ -217,6 +217,11 @@ def add_train_arguments(p: argparse.ArgumentParser) -> None:
         default=0,
         help="optimisation steps between two --eval-split scorings (0: at the end only)",
     )
+    p.add_argument(
+        "--keep-best",
+        action="store_true",
+        help="with --eval-split: also write OUT.best.pt, the weights of the best val CorLoc",
+    )
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--device", default="auto", help="auto (CUDA if present), cpu, cuda, cuda:N")
     p.add_argument("--no-resume", action="store_true")
@@ -225,6 +230,8 @@ def add_train_arguments(p: argparse.ArgumentParser) -> None:
 
 def run_train(args: argparse.Namespace) -> int:
 
+    if args.keep_best and not args.eval_split:
+        raise ColocamError("--keep-best needs --eval-split (the split that ranks the weights)")
     terms = {t.strip() for t in args.terms.split(",") if t.strip()}
     unknown = terms - {"pl", "crf", "asc", "coloc"}
     if unknown:
@@ -266,6 +273,7 @@ def run_train(args: argparse.Namespace) -> int:
         progress=not args.no_progress,
         eval_split=args.eval_split,
         eval_every=args.eval_every,
+        keep_best=args.keep_best,
     )
     print(f"{ckpt['config']['method']} localizer saved to {args.out} (epoch {ckpt['epoch']})")
     return 0
@@ -285,6 +293,7 @@ def train_stage2(
     progress: bool = True,
     eval_split: str | None = None,
     eval_every: int = 0,
+    keep_best: bool = False,
 ) -> dict[str, Any]:
     """Read the data, get the (cached) pseudo-label CAMs, train the localizer.
 
@@ -335,6 +344,7 @@ def train_stage2(
         progress=progress,
         evaluate=evaluate,
         eval_every=eval_every,
+        keep_best=keep_best,
     )
 
 

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import csv
 import logging
+import math
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import asdict
@@ -126,6 +127,8 @@ def train_localizer(
     progress: bool = True,
     evaluate: Callable[[Localizer], dict[str, float]] | None = None,
     eval_every: int = 0,
+    keep_best: bool = False,
+    select_metric: str = "corloc",
 ) -> dict[str, Any]:
     """Train the localizer; returns the final checkpoint dict.
 
@@ -142,6 +145,10 @@ def train_localizer(
             metrics (e.g. ``{"corloc": 51.2}``) go to ``<out>.val.csv``
             with the step and epoch.
         eval_every: steps between two ``evaluate`` calls (0: only at the end).
+        keep_best: also write ``<out stem>.best.pt``, a localizer checkpoint of
+            the weights with the highest ``select_metric`` seen so far (model
+            selection on a held-out split, as wsolevaluation prescribes).
+        select_metric: the ``evaluate`` key that ranks the weights.
     """
     from colocam_plugin.api import get_registries
     from colocam_plugin.data.transforms import ClipTransform
@@ -210,7 +217,15 @@ def train_localizer(
     global_step = sum(int(row.get("steps", 0)) for row in history)
     ckpt: dict[str, Any] = {}  # written after the first epoch
 
+    best_path = out.with_name(out.stem + ".best" + out.suffix)
+    best = -math.inf
+    if start_epoch == 0:
+        best_path.unlink(missing_ok=True)
+    elif best_path.is_file():
+        best = float(load_checkpoint(best_path, kind="localizer")["val"][select_metric])
+
     def run_evaluation(epoch: int) -> None:
+        nonlocal best
         if evaluate is None:
             return
         model.eval()
@@ -219,6 +234,19 @@ def train_localizer(
         model.train()
         _append_csv(val_path, {"epoch": epoch, "step": global_step, **scores})
         log.info("%s step %d val %s", cfg.method, global_step, scores)
+        if keep_best and scores[select_metric] > best:
+            best = scores[select_metric]
+            snapshot = {
+                "kind": "localizer",
+                "config": full_config,
+                "classifier_config": dict(classifier_config or classifier.config),
+                "classes": list(classes),
+                "state_dict": model.state_dict(),
+                "epoch": epoch,
+                "step": global_step,
+                "val": dict(scores),
+            }
+            save_checkpoint(best_path, snapshot)
 
     for epoch in range(start_epoch, cfg.epochs):
         model.train()

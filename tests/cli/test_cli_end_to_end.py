@@ -72,6 +72,7 @@ def test_train_evaluate_and_score(run_dir, capsys):
                 "val",
                 "--eval-every",
                 "1",
+                "--keep-best",
                 "--out",
                 d / f"{method}.pt",
             )
@@ -88,6 +89,12 @@ def test_train_evaluate_and_score(run_dir, capsys):
         curve = list(csv.DictReader(f))
     assert [int(r["step"]) for r in curve] == [int(r["step"]) for r in rows]
     assert all(0.0 <= float(r["corloc"]) <= 100.0 for r in curve)
+    # --keep-best: the weights of the best val CorLoc, a loadable localizer checkpoint
+    import torch
+
+    best = torch.load(d / "colocam.best.pt", map_location="cpu", weights_only=False)
+    assert best["val"]["corloc"] == pytest.approx(max(float(r["corloc"]) for r in curve))
+    assert best["kind"] == "localizer" and best["classes"]
     with (d / "tcam.pt.log.csv").open() as f:
         tcam_rows = list(csv.DictReader(f))
     assert tcam_rows and all(r["coloc"] == "" and r["grad_coloc"] == "" for r in tcam_rows)
