@@ -79,21 +79,18 @@ def summarise(run: Path) -> dict[str, Any]:
 def layercam_val(clf: Path, data: Path, image_size: int, device: str) -> dict[str, float]:
     """The pseudo-labels' source, scored like the curves (val, 250 thresholds)."""
     from colocam_plugin.api import create_cam_method, create_dataset
-    from colocam_plugin.harness import evaluate_methods
+    from colocam_plugin.harness import validation_scores
     from colocam_plugin.train.stage1 import load_classifier
 
     val = create_dataset("yto-v1.0", data, "val")
-    res = evaluate_methods(
+    return validation_scores(
         load_classifier(clf, device=device),
         val.frames,
-        {"layercam": create_cam_method("layercam")},
+        create_cam_method("layercam"),
         num_classes=len(val.classes),
         image_size=image_size,
-        thresholds=250,
         device=device,
-        progress=False,
-    )["layercam"].scores
-    return {"corloc": float(res["corloc"]), "mean_iou": float(res["mean_iou"])}
+    )
 
 
 def run(args: argparse.Namespace) -> dict[str, Any]:

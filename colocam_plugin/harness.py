@@ -24,7 +24,7 @@ from colocam_plugin.data.records import FrameRecord
 from colocam_plugin.metrics import BoxAccumulator, PxAPAccumulator
 from colocam_plugin.metrics.cam_boxes import box_iou, cam_to_boxes, cams_to_uint8
 
-__all__ = ["EvalResult", "evaluate_methods", "format_table"]
+__all__ = ["EvalResult", "evaluate_methods", "format_table", "validation_scores"]
 
 log = logging.getLogger("colocam_plugin.harness")
 
@@ -140,6 +140,29 @@ def evaluate_methods(
             "%s: CorLoc %.1f, MaxBoxAccV2 %.1f", name, scores["corloc"], scores["maxboxacc_v2"]
         )
     return results
+
+
+def validation_scores(
+    model: nn.Module,
+    frames: Sequence[FrameRecord],
+    method: Any,
+    *,
+    num_classes: int,
+    image_size: int,
+    device: str | torch.device = "cpu",
+) -> dict[str, float]:
+    """``{"corloc", "mean_iou"}`` of one CAM method on validation frames (250 thresholds)."""
+    res = evaluate_methods(
+        model,
+        frames,
+        {"m": method},
+        num_classes=num_classes,
+        image_size=image_size,
+        thresholds=250,
+        device=device,
+        progress=False,
+    )["m"].scores
+    return {"corloc": float(res["corloc"]), "mean_iou": float(res["mean_iou"])}
 
 
 def save_cams_npz(result: EvalResult, path: str | Path) -> Path:

@@ -351,22 +351,19 @@ def train_stage2(
 def _validation_scorer(classifier: Any, scored: Any, image_size: int, device: str) -> Any:
     """``score(localizer) -> {"corloc", "mean_iou"}`` on the annotated frames of ``scored``."""
     from colocam_plugin.cam.localizer import LocalizerCAM
-    from colocam_plugin.harness import evaluate_methods
+    from colocam_plugin.harness import validation_scores
 
     if not scored.frames:
         raise ColocamError(f"--eval-split {scored.split}: no annotated frames to score")
 
     def score(model: Any) -> dict[str, float]:
-        res = evaluate_methods(
+        return validation_scores(
             classifier,
             scored.frames,
-            {"m": LocalizerCAM.from_model(model)},
+            LocalizerCAM.from_model(model),
             num_classes=len(scored.classes),
             image_size=image_size,
-            thresholds=250,
             device=device,
-            progress=False,
-        )["m"].scores
-        return {"corloc": float(res["corloc"]), "mean_iou": float(res["mean_iou"])}
+        )
 
     return score
