@@ -35,6 +35,12 @@ class Stage1Config:
     resize: int = 256
     #: mixed precision (:mod:`colocam_plugin.train.precision`): auto, bf16, none
     amp: str = "auto"
+    #: colour augmentation on the device (:mod:`colocam_plugin.train.augment`;
+    #: not in the paper): brightness/contrast/saturation jitter strength, hue
+    #: shift (0.5 = the whole circle) and grey-frame probability. 0: off.
+    colour_jitter: float = 0.0
+    hue_jitter: float = 0.0
+    grayscale_p: float = 0.0
     seed: int = 0
 
 
@@ -113,6 +119,11 @@ class Stage2Config:
     sampler: str = "sequence"
     repeats_per_epoch: int = 1
     amp: str = "auto"
+    #: colour augmentation shared by a sequence's frames
+    #: (:mod:`colocam_plugin.train.augment`; not in the paper; 0: off)
+    colour_jitter: float = 0.0
+    hue_jitter: float = 0.0
+    grayscale_p: float = 0.0
     seed: int = 0
 
     def crf_weight_at(self, height: int, width: int) -> float:

@@ -25,6 +25,7 @@ from tqdm.auto import tqdm
 
 from colocam_plugin.data.records import FrameRecord
 from colocam_plugin.models.classifier import WGAPClassifier
+from colocam_plugin.train.augment import ColourJitter, colour_augment
 from colocam_plugin.train.checkpoint import load_checkpoint, save_checkpoint
 from colocam_plugin.train.checkpoint import resume as resume_run
 from colocam_plugin.train.config import Stage1Config
@@ -147,11 +148,21 @@ def train_classifier(
         if done is not None:
             return done
     loss_fn = nn.CrossEntropyLoss()
+    jitter = ColourJitter(
+        brightness=cfg.colour_jitter,
+        contrast=cfg.colour_jitter,
+        saturation=cfg.colour_jitter,
+        hue=cfg.hue_jitter,
+        grayscale_p=cfg.grayscale_p,
+    )
     labels = np.array([f.label for f in frames])
     ckpt: dict[str, Any] = {}  # written after the first epoch
     for epoch in range(start_epoch, cfg.epochs):
         model.train()
         gen = torch.Generator().manual_seed(cfg.seed * 100_003 + epoch)
+        # the global RNG (dropout, drop-path) restarts with the epoch too, so a
+        # run resumed at this epoch repeats it bit for bit
+        torch.manual_seed(cfg.seed * 100_003 + epoch)
         order = torch.randperm(len(frames), generator=gen).tolist()
         n_batches = math.ceil(len(order) / cfg.batch_size)
         total, correct, loss_sum, skipped = 0, 0, 0.0, 0
@@ -165,6 +176,7 @@ def train_classifier(
         for b in bar:
             idx = order[b * cfg.batch_size : (b + 1) * cfg.batch_size]
             x = load_batch([frames[i] for i in idx], True, gen).to(device)
+            x = colour_augment(x, jitter, gen)
             y = torch.as_tensor(labels[idx], device=device)
             with autocast(cfg.amp, device):
                 logits = model(x).float()

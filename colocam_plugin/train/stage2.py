@@ -40,6 +40,7 @@ from colocam_plugin.data.io import read_image
 from colocam_plugin.data.records import Shot
 from colocam_plugin.models.classifier import WGAPClassifier
 from colocam_plugin.models.localizer import Localizer
+from colocam_plugin.train.augment import ColourJitter, colour_augment
 from colocam_plugin.train.checkpoint import load_checkpoint, save_checkpoint, state_fingerprint
 from colocam_plugin.train.checkpoint import resume as resume_run
 from colocam_plugin.train.config import (
@@ -211,9 +212,9 @@ def train_localizer(
     log_path = out.with_name(out.name + ".log.csv")
     val_path = out.with_name(out.name + ".val.csv")
     out.parent.mkdir(parents=True, exist_ok=True)
-    if start_epoch == 0:
-        for path in (log_path, val_path):
-            path.unlink(missing_ok=True)
+    for path in (log_path, val_path):
+        # a run killed mid-epoch left rows of the epoch it is about to repeat
+        _truncate_csv(path, after_epoch=start_epoch)
     global_step = sum(int(row.get("steps", 0)) for row in history)
     ckpt: dict[str, Any] = {}  # written after the first epoch
 
@@ -248,9 +249,18 @@ def train_localizer(
             }
             save_checkpoint(best_path, snapshot)
 
+    jitter = ColourJitter(
+        brightness=cfg.colour_jitter,
+        contrast=cfg.colour_jitter,
+        saturation=cfg.colour_jitter,
+        hue=cfg.hue_jitter,
+        grayscale_p=cfg.grayscale_p,
+    )
     for epoch in range(start_epoch, cfg.epochs):
         model.train()
         gen = torch.Generator().manual_seed(cfg.seed * 1_000_003 + epoch)
+        # the global RNG restarts with the epoch too: a resumed run repeats it exactly
+        torch.manual_seed(cfg.seed * 1_000_003 + epoch)
         batches = _sequence_batches(
             sampler, cfg.n_frames, cfg.batch_frames, epoch, cfg.repeats_per_epoch
         )
@@ -278,6 +288,7 @@ def train_localizer(
                     cams.append(torch.as_tensor(res.cams))
                 x = torch.cat(images).to(device)
                 c = torch.cat(cams).to(device)
+                x = _augment_sequences(x, [len(idxs) for _, idxs in batch], jitter, gen)
                 terms, seg, probs = _loss_terms(
                     model, x, c, cfg, crf, coloc, size_loss, gen, len(batch)
                 )
@@ -339,6 +350,37 @@ def train_localizer(
     if not ckpt:
         ckpt = load_checkpoint(out, kind="localizer")
     return ckpt
+
+
+def _truncate_csv(path: Path, *, after_epoch: int) -> None:
+    """Drop the rows of ``path`` whose ``epoch`` is beyond ``after_epoch`` (0: all)."""
+    if not path.is_file():
+        return
+    if after_epoch == 0:
+        path.unlink()
+        return
+    with path.open(newline="") as fh:
+        reader = csv.DictReader(fh)
+        fields = reader.fieldnames or []
+        rows = [r for r in reader if int(float(r.get("epoch") or 0)) <= after_epoch]
+    tmp = path.with_name(path.name + ".tmp")
+    with tmp.open("w", newline="") as fh:
+        writer = csv.DictWriter(fh, fieldnames=fields)
+        writer.writeheader()
+        writer.writerows(rows)
+    tmp.replace(path)
+
+
+def _augment_sequences(
+    x: torch.Tensor, lengths: list[int], jitter: ColourJitter, gen: torch.Generator
+) -> torch.Tensor:
+    """Colour jitter shared by the frames of each sequence (off when ``jitter`` is)."""
+    if not jitter.active:
+        return x
+    if len(set(lengths)) == 1:
+        return colour_augment(x, jitter, gen, sequence_length=lengths[0])
+    parts = x.split(lengths)
+    return torch.cat([colour_augment(p, jitter, gen, sequence_length=len(p)) for p in parts])
 
 
 def _loss_terms(

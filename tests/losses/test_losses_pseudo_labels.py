@@ -166,3 +166,16 @@ def test_cpu_labelling_matches_label_propagation(monkeypatch: pytest.MonkeyPatch
     monkeypatch.setattr(pseudo_labels, "_label_cpu", pseudo_labels._label_propagation)
     torch.testing.assert_close(largest_component(masks), fast)
     assert not fast[0].any() and fast[1, 2:5, 2:5].all() and not fast[1, 30:33, 30:33].any()
+
+
+@pytest.mark.parametrize("side", [1, 3, 5])
+def test_kornia_dilation_equals_max_pooling_on_masks(side: int) -> None:
+    """The seed dilation uses Kornia; on 0/1 masks it must equal a max-pool."""
+    import kornia
+
+    g = torch.Generator().manual_seed(side)
+    masks = (torch.rand(4, 2, 17, 23, generator=g) > 0.93).float()
+    masks[0, 0, 0, 0] = masks[1, 1, -1, -1] = 1.0  # corners: the border rule matters
+    ours = kornia.morphology.dilation(masks, torch.ones(side, side)) > 0.5
+    ref = F.max_pool2d(masks, side, stride=1, padding=side // 2) > 0
+    assert torch.equal(ours, ref)
