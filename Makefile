@@ -18,15 +18,20 @@ export PYTHONDONTWRITEBYTECODE := 1
 PYTEST_WORKERS ?= 2
 DEMO_OUT ?= runs/demo
 
-.PHONY: venv test test-slow test-all lint demo bench clean
+.PHONY: venv test test-slow test-all lint demo bench bench-quick docs clean
 
 venv: $(STAMP)
 
-$(STAMP): pyproject.toml adapters/pyproject.toml
+# The grad-cam adapter (adapters/colocam_gradcam) ships in the main wheel and
+# registers through its entry point: drop what an older venv or checkout has
+# of the former separate colocam-gradcam distribution, so it registers once.
+$(STAMP): pyproject.toml
 	test -x $(PY) || python3 -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
 	$(PY) -m pip install -q $(TORCH_PINS)
-	$(PY) -m pip install -q -e '.[test,docs]' -e adapters $(TORCH_PINS)
+	$(PY) -m pip uninstall -q -y colocam-gradcam
+	rm -rf adapters/colocam_gradcam.egg-info
+	$(PY) -m pip install -q -e '.[test,docs]' $(TORCH_PINS)
 	touch $(STAMP)
 
 lint: $(STAMP)
@@ -46,12 +51,15 @@ demo: $(STAMP)
 	$(VENV)/bin/colocam demo --out $(DEMO_OUT)
 
 bench: $(STAMP)
-	$(PY) benchmarks/bench_score.py
-	$(PY) benchmarks/bench_losses.py
-	$(PY) benchmarks/bench_step.py
-	$(PY) benchmarks/bench_synthyto.py
-	$(PY) benchmarks/bench_ablation.py --groups bar table2 n_frames styles --out benchmarks/results/ablation
-	$(PY) benchmarks/bench_classifier.py
+	$(PY) -m benchmarks score losses step kornia_ops synthyto classifier
+	$(PY) -m benchmarks ablation -- --groups bar table2 n_frames styles --out benchmarks/results/ablation
+
+bench-quick: $(STAMP)
+	$(PY) -m benchmarks --quick score losses
+
+# the docs site (mkdocs-material + mkdocstrings, --strict) into build/site/
+docs: $(STAMP)
+	NO_MKDOCS_2_WARNING=1 $(VENV)/bin/mkdocs build --strict --site-dir build/site
 
 clean:
 	rm -rf $(VENV) runs .pytest_cache

@@ -38,10 +38,10 @@ import torch
 from bench_ablation import RESULTS, stage1_for_seed, write_results
 
 from colocam_plugin.api import create_cam_method, create_dataset
-from colocam_plugin.cli.demo import STAGE1_LR
 from colocam_plugin.data.io import read_image
 from colocam_plugin.data.synthyto import MANIFEST, class_colour
 from colocam_plugin.harness import evaluate_methods
+from colocam_plugin.pipeline import STAGE1_LR
 from colocam_plugin.train.checkpoint import versions
 from colocam_plugin.train.stage1 import evaluate_accuracy, load_classifier, predict_classes
 
@@ -60,7 +60,7 @@ def colour_count_accuracy(frames: list[Any], num_classes: int) -> float:
 
 
 def run(args: argparse.Namespace) -> dict[str, Any]:
-    from colocam_plugin.cli.run_train import make_frame_loader
+    from colocam_plugin.pipeline import make_frame_loader
 
     device = "cuda" if torch.cuda.is_available() else "cpu"
     t0 = time.perf_counter()

@@ -28,8 +28,7 @@ from typing import Any
 
 import torch
 
-from colocam_plugin.cli.demo import stage1_config
-from colocam_plugin.cli.run_train import train_stage1, train_stage2
+from colocam_plugin.pipeline import stage1_config, train_stage1, train_stage2
 from colocam_plugin.train.checkpoint import versions
 from colocam_plugin.train.stage2 import TERMS
 

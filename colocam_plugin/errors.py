@@ -12,6 +12,7 @@ __all__ = [
     "DuplicateNameError",
     "ShapeError",
     "UnknownNameError",
+    "UsageError",
 ]
 
 
@@ -31,6 +32,14 @@ class DataError(ColocamError):
 
     The message starts with the path (and line, when there is one):
     ``"/data/yto/cat/sets/train.txt:3: expected a video id, got ''"``.
+    """
+
+
+class UsageError(ColocamError, ValueError):
+    """An argument (a command-line flag or a keyword) has a value out of its range.
+
+    The message names the flag or argument and the value:
+    ``"--n-frames 8 exceeds --batch-frames 4"``, ``"unknown split 'val'; ..."``.
     """
 
 

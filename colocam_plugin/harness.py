@@ -19,8 +19,10 @@ import torch
 from torch import nn
 from tqdm.auto import tqdm
 
+from colocam_plugin.atomic import atomic_write
 from colocam_plugin.data.loading import load_eval_batch
 from colocam_plugin.data.records import FrameRecord
+from colocam_plugin.errors import ShapeError
 from colocam_plugin.metrics import BoxAccumulator, PxAPAccumulator
 from colocam_plugin.metrics.cam_boxes import box_iou, cam_to_boxes, cams_to_uint8
 
@@ -50,6 +52,40 @@ def _load_masks(frames: Sequence[FrameRecord], size: int) -> np.ndarray:
         m = read_image(f.mask_path)[..., 0] > 127  # type: ignore[arg-type]
         out.append(cv2.resize(m.astype(np.uint8), (size, size), interpolation=cv2.INTER_NEAREST))
     return np.stack(out).astype(bool)
+
+
+def _checked_cams(name: str, out: Any, chunk: Sequence[FrameRecord]) -> torch.Tensor:
+    """A method's CAMs as float32 on the CPU, checked: shape (B, H, W), float, finite.
+
+    Raises:
+        ShapeError: naming the method, the shape (and dtype) it returned, and
+            for NaN/inf the first frame concerned.
+    """
+    cams = getattr(out, "cams", None)
+    n = len(chunk)
+    if not isinstance(cams, torch.Tensor):
+        raise ShapeError(
+            f"CAM method {name!r}: expected a CAMOutput with tensor cams, got {out!r:.80}"
+        )
+    if cams.ndim != 3 or cams.shape[0] != n or not cams.is_floating_point():
+        raise ShapeError(
+            f"CAM method {name!r}: expected cams float (B, H, W) with B = {n}, "
+            f"got {tuple(cams.shape)} {str(cams.dtype).removeprefix('torch.')}"
+        )
+    cams = cams.detach().float().cpu()
+    finite = torch.isfinite(cams).flatten(1).all(1)
+    if not bool(finite.all()):
+        i = int((~finite).nonzero()[0, 0])
+        raise ShapeError(
+            f"CAM method {name!r}: NaN or inf in cams {tuple(cams.shape)}, frame {chunk[i].path}"
+        )
+    return cams
+
+
+def _constant(cams: torch.Tensor) -> int:
+    """How many of the (B, H, W) maps are constant (no box can come out of them)."""
+    flat = cams.flatten(1)
+    return int((flat.amax(1) == flat.amin(1)).sum())
 
 
 def _mean_best_iou(cams_u8: np.ndarray, boxes: list[np.ndarray], tau: float) -> float:
@@ -90,9 +126,20 @@ def evaluate_methods(
 
     Returns:
         name -> :class:`EvalResult`; ``scores`` has ``colocam score``'s keys
-        plus ``mean_iou`` (mean best-box IoU at the pooled best threshold)
-        and ``frame_accuracy`` (top-1 classification, %).
+        plus ``mean_iou`` (mean best-box IoU at the pooled best threshold),
+        ``frame_accuracy`` (top-1 classification, %) and ``constant_cams``
+        (frames whose CAM is constant: scored as no box, logged).
+
+    Raises:
+        DataError: no frames.
+        ShapeError: a method returned CAMs of the wrong shape or dtype, with
+            NaN or inf, or a constant CAM on every frame (no localization at
+            all: a score of it would look like a result).
     """
+    if not frames:
+        from colocam_plugin.errors import DataError
+
+        raise DataError("evaluate_methods: no frames to score (empty split?)")
     model = model.to(device)
     accs = {
         name: BoxAccumulator(thresholds=thresholds, num_classes=num_classes) for name in methods
@@ -102,6 +149,7 @@ def evaluate_methods(
     pxaps = {name: PxAPAccumulator(num_bins=thresholds) for name in methods} if with_masks else {}
     kept: dict[str, list[np.ndarray]] = {name: [] for name in methods}
     correct = {name: 0 for name in methods}
+    constant = {name: 0 for name in methods}
     all_boxes: list[np.ndarray] = []
     labels_all: list[int] = []
     bar = tqdm(range(0, len(frames), batch_size), desc="evaluate", disable=not progress)
@@ -117,14 +165,28 @@ def evaluate_methods(
             out = method(model, images, labels)
             pred = out.logits.argmax(1)
             correct[name] += int((pred == labels).sum())
-            cams = out.cams.detach().float().cpu()
+            cams = _checked_cams(name, out, chunk)
+            constant[name] += _constant(cams)
             accs[name].update(cams, labels.cpu().numpy(), boxes, pred_labels=pred.cpu().numpy())
             kept[name].append(cams_to_uint8(cams.numpy()))
             if masks is not None:
                 pxaps[name].update(cams, masks)
     results: dict[str, EvalResult] = {}
     for name in methods:
+        if constant[name] == len(frames):
+            raise ShapeError(
+                f"CAM method {name!r}: every CAM is constant ({len(frames)} frames); "
+                "nothing to localize"
+            )
+        if constant[name]:
+            log.warning(
+                "%s: %d of %d CAMs are constant (scored as no box)",
+                name,
+                constant[name],
+                len(frames),
+            )
         scores = dict(accs[name].compute())
+        scores["constant_cams"] = constant[name]
         cams_u8 = np.concatenate(kept[name]) if kept[name] else np.zeros((0, 1, 1), np.uint8)
         tau = float(scores["best_thresholds"]["pooled"])
         scores["mean_iou"] = _mean_best_iou(cams_u8, all_boxes, tau)
@@ -166,18 +228,18 @@ def validation_scores(
 
 
 def save_cams_npz(result: EvalResult, path: str | Path) -> Path:
-    """Write a method's CAMs in ``colocam score``'s npz format."""
+    """Write a method's CAMs in ``colocam score``'s npz format (atomically)."""
     if result.cams_u8 is None or result.labels is None:
         raise ValueError("save_cams_npz needs evaluate_methods(..., keep_cams=True)")
     rows = [[i, *b] for i, bs in enumerate(result.boxes) for b in bs]
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    np.savez_compressed(
-        path,
-        cams=result.cams_u8.astype(np.float32) / 255.0,
-        labels=result.labels,
-        boxes=np.asarray(rows, dtype=np.float64).reshape(-1, 5),
-    )
+    with atomic_write(path, "wb") as fh:
+        np.savez_compressed(
+            fh,
+            cams=result.cams_u8.astype(np.float32) / 255.0,
+            labels=result.labels,
+            boxes=np.asarray(rows, dtype=np.float64).reshape(-1, 5),
+        )
     return path
 
 

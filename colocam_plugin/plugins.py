@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Any
 
 import pluggy
 
-from colocam_plugin import hookspecs
+import colocam_plugin.hookspecs as hookspecs
 
 if TYPE_CHECKING:
     from importlib.metadata import EntryPoint
@@ -42,7 +42,7 @@ ENTRY_POINT_GROUP = "colocam"
 
 #: built-in plugins, registered through the same hooks third parties use
 BUILTIN_PLUGINS: tuple[str, ...] = (
-    "colocam_plugin.builtin.commands",
+    "colocam_plugin.cli.commands",
     "colocam_plugin.builtin.components",
 )
 

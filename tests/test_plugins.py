@@ -104,7 +104,7 @@ def test_block_list_reports_unknown_names(fake_entry_point, monkeypatch):
     assert regs.pm.is_blocked("fakeext")
     assert _messages(record) == [
         "COLOCAM_BLOCK_PLUGINS names unknown plugins: other, typo; known plugins: "
-        "colocam_plugin.builtin.commands, colocam_plugin.builtin.components, fakeext"
+        "colocam_plugin.builtin.components, colocam_plugin.cli.commands, fakeext"
     ]
 
 

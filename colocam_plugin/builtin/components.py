@@ -37,6 +37,12 @@ def _frames(root: str | Path, split: str, **kw: Any) -> Any:
     return load_frames(root, split, **kw)
 
 
+def _videos(root: str | Path, split: str, **kw: Any) -> Any:
+    from colocam_plugin.data.videos import load_videos
+
+    return load_videos(root, split, **kw)
+
+
 def _synthyto(
     root: str | Path | None,
     split: str,
@@ -66,6 +72,7 @@ def colocam_register_datasets(registry: Registry[Any]) -> None:
     registry.add("yto-v2.2", _yto_v2, help="YouTube-Objects v2.2, original layout")
     registry.add("wsol-splits", _wsol_splits, help="wsolevaluation metadata split files")
     registry.add("frames", _frames, help="your videos: shot folders + labels.csv")
+    registry.add("videos", _videos, help="your video files: <split>/<class>/<name>.mp4")
     registry.add("synthyto", _synthyto, help="seeded synthetic YTO (v1.0 layout)")
     registry.add("realyto", _realyto, help="real photo cut-outs over real photos (v1.0 layout)")
 

@@ -23,75 +23,70 @@ import time
 from pathlib import Path
 from typing import Any
 
+from colocam_plugin.cli.argtypes import (
+    comma_names,
+    existing_dir,
+    nonneg_float,
+    nonneg_int,
+    output_dir,
+    positive_int,
+)
+from colocam_plugin.pipeline import (
+    SYNTHYTO_COLOC_WEIGHT,
+    stage1_config,
+    train_stage1,
+    train_stage2,
+)
+
 __all__ = [
     "DEMO_BASELINES",
-    "STAGE1_LR",
-    "SYNTHYTO_COLOC_WEIGHT",
     "add_arguments",
     "run",
-    "stage1_config",
 ]
 
 DEMO_BASELINES = ("cam", "gradcam", "gradcampp", "xgradcam", "layercam")
 
-#: CoLo-CAM's lambda_c on SynthYTO, chosen on the val split over 3 seeds
-#: (``bench_ablation.py --groups lambda_c --split val``, docs/gallery.md).
-#: The paper's value, 4 (``Stage2Config.coloc_weight``), over-weights the
-#: colour term in 4 epochs on 260 shots.
-SYNTHYTO_COLOC_WEIGHT = 0.25
-
-#: The stage-1 base lr on SynthYTO (x10 on the last stage and head), chosen by
-#: the test accuracy of a held-out SynthYTO draw, seed 100, never scored
-#: elsewhere: 81.4% at the paper's 1e-3, 93.8% at 3e-3, 91.0% at 1e-2, diverged
-#: at 2e-2 (``bench_classifier.py --seeds 100 --classifier-lr LR``, docs/synthyto.md).
-#: With 6 epochs instead of 100 the paper's 1e-3 memorises the training shots.
-#: ``colocam train-classifier`` keeps the paper's 1e-3.
-STAGE1_LR = 0.003
-
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--out", default="runs/demo", help="output folder")
+    from colocam_plugin.train.config import METHODS
+
+    p.add_argument("--out", type=output_dir, default="runs/demo", help="output folder")
     p.add_argument(
         "--dataset",
         default=None,
         help="registered dataset to run the recipe on (default: generate SynthYTO)",
     )
     p.add_argument("--root", default=None, help="--dataset's folder")
-    p.add_argument("--metadata-root", help="wsol-splits: folder of the split metadata files")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument(
+        "--metadata-root",
+        type=existing_dir,
+        help="wsol-splits: folder of the split metadata files",
+    )
+    p.add_argument("--seed", type=nonneg_int, default=0)
     p.add_argument(
         "--pretrained",
         default="efficientnet-lite0",
         help="offline pretrained backbone (installed wheel); 'none' trains --encoder from scratch",
     )
     p.add_argument("--encoder", default="resnet18", help="encoder when --pretrained none")
-    p.add_argument("--image-size", type=int, default=128)
-    p.add_argument("--classifier-epochs", type=int, default=6)
-    p.add_argument("--localizer-epochs", type=int, default=4)
+    p.add_argument("--image-size", type=positive_int, default=128)
+    p.add_argument("--classifier-epochs", type=positive_int, default=6)
+    p.add_argument("--localizer-epochs", type=positive_int, default=4)
     p.add_argument(
         "--coloc-weight",
-        type=float,
+        type=nonneg_float,
         default=SYNTHYTO_COLOC_WEIGHT,
         help="CoLo-CAM's lambda_c (paper: 4; default: selected on SynthYTO's val split)",
     )
     p.add_argument("--methods", default=",".join(DEMO_BASELINES), help="baselines to compare")
-    p.add_argument("--localizers", default="fcam,tcam,colocam", help="stage-2 methods to train")
+    p.add_argument(
+        "--localizers",
+        type=comma_names(METHODS, allow_empty=True),
+        default="fcam,tcam,colocam",
+        help="stage-2 methods to train (comma-separated; '' for none)",
+    )
     p.add_argument("--quick", action="store_true", help="tiny data and 1 epoch (smoke test)")
     p.add_argument("--no-progress", action="store_true")
-
-
-def stage1_config(epochs: int, image_size: int, seed: int, lr: float = STAGE1_LR) -> Any:
-    """The demo's classifier recipe (``Stage1Config``), shared with the benchmarks."""
-    from colocam_plugin.train.stage1 import Stage1Config
-
-    return Stage1Config(
-        epochs=epochs,
-        lr=lr,
-        lr_step=max(1, epochs // 2),
-        image_size=image_size,
-        resize=round(image_size * 8 / 7),
-        seed=seed,
-    )
 
 
 def _step(title: str) -> float:
@@ -102,13 +97,21 @@ def _step(title: str) -> float:
 def run(args: argparse.Namespace) -> int:
     import torch
 
-    from colocam_plugin.api import create_cam_method, create_dataset
+    from colocam_plugin.api import create_cam_method, create_dataset, get_registries
+    from colocam_plugin.atomic import atomic_write
     from colocam_plugin.data.synthyto import SynthYTOConfig, generate_synthyto
-    from colocam_plugin.errors import ColocamError
+    from colocam_plugin.errors import ColocamError, UsageError
     from colocam_plugin.harness import evaluate_methods, format_table
     from colocam_plugin.train.stage1 import load_classifier
 
     t_start = time.perf_counter()
+    baselines = [m.strip() for m in args.methods.split(",") if m.strip()]
+    for name in baselines:  # an unknown name fails now, not after the training
+        get_registries().cam_methods.entry(name)
+    if args.dataset is not None and args.root is None:
+        raise UsageError("--dataset needs --root (the dataset's folder)")
+    if args.dataset is None and args.root is not None:
+        raise UsageError("--root needs --dataset (which reader to use)")
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     device = "cuda" if torch.cuda.is_available() else "cpu"
@@ -119,16 +122,12 @@ def run(args: argparse.Namespace) -> int:
     l_epochs = 1 if args.quick else args.localizer_epochs
 
     dataset, data_kw = "yto-v1.0", {}
-    if args.dataset is not None:
-        if args.root is None:
-            raise ColocamError("--dataset needs --root (the dataset's folder)")
+    if args.dataset is not None and args.root is not None:
         t = _step(f"1/4 dataset {args.dataset} in {args.root}")
         dataset, data_root = args.dataset, Path(args.root)
         if args.metadata_root:
             data_kw["metadata_root"] = args.metadata_root
     else:
-        if args.root is not None:
-            raise ColocamError("--root needs --dataset (which reader to use)")
         t = _step("1/4 synthetic dataset (SynthYTO, YTO v1.0 layout)")
         from dataclasses import replace
 
@@ -140,7 +139,6 @@ def run(args: argparse.Namespace) -> int:
 
     t = _step("2/4 stage 1: classifier")
     clf_path = out / "classifier.pt"
-    from colocam_plugin.cli.run_train import train_stage1
 
     _, acc = train_stage1(
         dataset,
@@ -157,10 +155,9 @@ def run(args: argparse.Namespace) -> int:
     print(f"({time.perf_counter() - t:.0f}s)")
 
     t = _step("3/4 stage 2: localizers")
-    from colocam_plugin.cli.run_train import train_stage2
 
     loc_paths = []
-    for method in filter(None, args.localizers.split(",")):
+    for method in args.localizers:
         path = out / f"{method}.pt"
         overrides: dict[str, Any] = {"method": method, "epochs": l_epochs, "seed": args.seed}
         if device == "cpu":  # 1-3% CRF energy error for ~7x speed (docs/faithfulness.md)
@@ -185,7 +182,7 @@ def run(args: argparse.Namespace) -> int:
 
     t = _step("4/4 evaluation (test split, shared harness)")
     model = load_classifier(clf_path, device=device)
-    methods: dict[str, Any] = {m: create_cam_method(m) for m in args.methods.split(",") if m}
+    methods: dict[str, Any] = {m: create_cam_method(m) for m in baselines}
     for path in loc_paths:
         loc = create_cam_method("localizer", checkpoint=path, device=device)
         methods[loc.name] = loc
@@ -202,8 +199,10 @@ def run(args: argparse.Namespace) -> int:
     table = format_table(results, test.classes)
     print(table)
     scores = {name: res.scores for name, res in results.items()}
-    (out / "results.json").write_text(json.dumps(scores, indent=2, sort_keys=True) + "\n")
-    (out / "results.md").write_text(table + "\n")
+    with atomic_write(out / "results.json") as fh:
+        fh.write(json.dumps(scores, indent=2, sort_keys=True) + "\n")
+    with atomic_write(out / "results.md") as fh:
+        fh.write(table + "\n")
     from colocam_plugin.gallery import render_gallery
 
     gallery = render_gallery(test.frames, results, out / "gallery.png", image_size=args.image_size)

@@ -7,46 +7,72 @@ import json
 from pathlib import Path
 from typing import Any
 
+from colocam_plugin.cli.argtypes import (
+    device_name,
+    existing_file,
+    existing_files,
+    output_dir,
+    output_file,
+    positive_int,
+)
+
 __all__ = ["add_arguments", "run"]
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    from colocam_plugin.builtin.commands import add_dataset_arguments
+    from colocam_plugin.cli.common import add_dataset_arguments
 
     add_dataset_arguments(p, split="test")
-    p.add_argument("--classifier", required=True, help="stage-1 checkpoint")
+    p.add_argument("--classifier", required=True, type=existing_file, help="stage-1 checkpoint")
     p.add_argument("--methods", default="layercam", help="comma-separated registered CAM methods")
     p.add_argument(
         "--localizers",
+        type=existing_files,
         default="",
         help="comma-separated stage-2 checkpoints (colocam / fcam / tcam) to evaluate too",
     )
-    p.add_argument("--image-size", type=int, default=None, help="default: the classifier's")
-    p.add_argument("--batch-size", type=int, default=16)
-    p.add_argument("--thresholds", type=int, default=None, help="1000 on test, 250 on val")
-    p.add_argument("--device", default="auto", help="auto (CUDA if present), cpu, cuda, cuda:N")
-    p.add_argument("--json", metavar="OUT", help="write {method: scores} here")
-    p.add_argument("--save-cams", metavar="DIR", help="write each method's CAMs as score npz")
+    p.add_argument(
+        "--image-size", type=positive_int, default=None, help="default: the classifier's"
+    )
+    p.add_argument("--batch-size", type=positive_int, default=16)
+    p.add_argument("--thresholds", type=positive_int, default=None, help="1000 on test, 250 on val")
+    p.add_argument(
+        "--device",
+        type=device_name,
+        default="auto",
+        help="auto (CUDA if present), cpu, cuda, cuda:N",
+    )
+    p.add_argument("--json", metavar="OUT", type=output_file, help="write {method: scores} here")
+    p.add_argument(
+        "--save-cams",
+        metavar="DIR",
+        type=output_dir,
+        help="write each method's CAMs as score npz",
+    )
     p.add_argument("--no-progress", action="store_true")
 
 
 def run(args: argparse.Namespace) -> int:
     from colocam_plugin.api import create_cam_method, create_dataset
-    from colocam_plugin.builtin.commands import dataset_kwargs
+    from colocam_plugin.atomic import atomic_dir, atomic_write
+    from colocam_plugin.cli.common import dataset_kwargs
     from colocam_plugin.devices import resolve_device
+    from colocam_plugin.errors import UsageError
     from colocam_plugin.harness import evaluate_methods, format_table, save_cams_npz
     from colocam_plugin.train.checkpoint import check_classes
     from colocam_plugin.train.stage1 import load_classifier
 
     args.device = resolve_device(args.device)
+    methods: dict[str, Any] = {}  # unknown names fail here, before any data is read
+    for name in filter(None, (m.strip() for m in args.methods.split(","))):
+        methods[name] = create_cam_method(name)
+    if not methods and not args.localizers.strip(","):
+        raise UsageError("--methods and --localizers are both empty: nothing to evaluate")
     ds = create_dataset(args.dataset, args.root, args.split, **dataset_kwargs(args))
     model = load_classifier(args.classifier, device=args.device)
     data = f"{args.dataset} at {args.root}"
     check_classes(model.classes, ds.classes, checkpoint=args.classifier, data=data)
     size = args.image_size or model.checkpoint_config.get("image_size", 224)
-    methods: dict[str, Any] = {}
-    for name in filter(None, (m.strip() for m in args.methods.split(","))):
-        methods[name] = create_cam_method(name)
     for path in filter(None, (m.strip() for m in args.localizers.split(","))):
         loc = create_cam_method("localizer", checkpoint=path, device=args.device)
         check_classes(loc.classes, ds.classes, checkpoint=path, data=data)
@@ -69,14 +95,14 @@ def run(args: argparse.Namespace) -> int:
         progress=not args.no_progress,
     )
     print(format_table(results, ds.classes))
-    if args.save_cams:
-        for name, res in results.items():
-            save_cams_npz(res, Path(args.save_cams) / f"{name}.npz")
+    if args.save_cams:  # the folder appears with every file, or not at all
+        with atomic_dir(args.save_cams) as cams_dir:
+            for name, res in results.items():
+                save_cams_npz(res, Path(cams_dir) / f"{name}.npz")
     if args.json:
-        out = Path(args.json)
-        out.parent.mkdir(parents=True, exist_ok=True)
         payload = {name: res.scores for name, res in results.items()}
-        out.write_text(json.dumps(payload, indent=2, sort_keys=True, default=float) + "\n")
+        with atomic_write(args.json) as fh:
+            fh.write(json.dumps(payload, indent=2, sort_keys=True, default=float) + "\n")
     return 0
 
 

@@ -23,6 +23,7 @@ with the shots holding them. Boxes are repaired like YouTube-Objects boxes.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -48,6 +49,11 @@ __all__ = ["FRAME_SPLITS", "load_frames"]
 #: splits the "frames" dataset has
 FRAME_SPLITS: tuple[str, ...] = ("train", "test")
 
+_INT = re.compile(r"-?[0-9]+")
+
+#: the largest integer label accepted without ``classes`` (it makes label+1 class names)
+MAX_INT_LABEL = 99_999
+
 
 def _norm(shot: str) -> str:
     return shot.strip().replace("\\", "/").strip("/")
@@ -57,10 +63,16 @@ def _labels(
     path: Path, rows: list[tuple[int, dict[str, str]]], classes: Sequence[str] | None
 ) -> tuple[list[str], dict[str, tuple[int, int]]]:
     """Class names and ``{shot: (line, label)}``."""
-    is_int = {lineno: r["label"].lstrip("-").isdigit() for lineno, r in rows}
+    # ASCII digits only: str.isdigit() also accepts "²", which int() refuses
+    is_int = {lineno: bool(_INT.fullmatch(r["label"])) for lineno, r in rows}
     if classes is None:
         if all(is_int.values()):
-            top = max(int(r["label"]) for _, r in rows)
+            top_line, top = max(((n, int(r["label"])) for n, r in rows), key=lambda t: t[1])
+            if top > MAX_INT_LABEL:
+                raise DataError(
+                    f"{path}:{top_line}: label {top} would make {top + 1} classes; "
+                    "pass classes= (class names) for labels this large"
+                )
             names = [str(i) for i in range(top + 1)]
         elif not any(is_int.values()):
             names = sorted({r["label"] for _, r in rows})

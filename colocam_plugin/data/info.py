@@ -1,4 +1,4 @@
-"""Summary of a loaded dataset split: counts (``colocam data-info``) and the log line."""
+"""Summary of a loaded dataset split: counts and frame checks (``colocam data-info``), log line."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from typing import Any
 
 from colocam_plugin.data.records import VideoDataset
 
-__all__ = ["dataset_info", "log_summary"]
+__all__ = ["dataset_info", "log_summary", "verify_frames"]
 
 logger = logging.getLogger("colocam_plugin.data")
 
@@ -45,6 +45,47 @@ def dataset_info(ds: VideoDataset) -> dict[str, Any]:
         "boxes": sum(len(f.boxes) for f in ds.frames),
         "per_class": per_class,
     }
+
+
+def verify_frames(ds: VideoDataset, *, decode: bool = False, skip_unreadable: bool = False) -> int:
+    """Check that every frame file of the split is whole: what loading (a header read) misses.
+
+    Every frame of ``ds.shots`` (all frames of the shots a split uses) is
+    checked once: its end marker (:func:`~colocam_plugin.data.io.check_image_complete`,
+    catches a truncated JPEG or PNG), or a full decode with ``decode``
+    (:func:`~colocam_plugin.data.io.read_image`, also catches corrupt data).
+
+    Args:
+        ds: a loaded split.
+        decode: decode every frame (slow: milliseconds a frame).
+        skip_unreadable: count bad frames (and log them) instead of raising.
+
+    Returns:
+        The number of bad frames (0 unless ``skip_unreadable``).
+
+    Raises:
+        DataError: the first bad frame, named, unless ``skip_unreadable``.
+    """
+    from colocam_plugin.data.io import check_image_complete, read_image
+    from colocam_plugin.errors import DataError
+
+    check = read_image if decode else check_image_complete
+    seen: set[str] = set()
+    bad = 0
+    for shot in ds.shots:
+        for frame in shot.frames:
+            key = str(frame.path)
+            if key in seen:
+                continue
+            seen.add(key)
+            try:
+                check(frame.path)
+            except DataError as exc:
+                if not skip_unreadable:
+                    raise
+                bad += 1
+                logger.warning("skipping %s", exc)
+    return bad
 
 
 def log_summary(ds: VideoDataset) -> None:

@@ -2,7 +2,7 @@
 
 Evaluation input follows METHOD.md: resize to ``size x size`` (no crop); GT
 boxes are rescaled to that grid with ``int()`` truncation, as wsolevaluation
-does (:func:`colocam_plugin.metrics.cam_boxes.resize_bbox`).
+does (:func:`colocam_plugin.boxes.resize_bbox`).
 """
 
 from __future__ import annotations
@@ -29,7 +29,7 @@ def resize_frame(image: np.ndarray, size: int) -> torch.Tensor:
 
 def scaled_boxes(frame: FrameRecord, image_hw: tuple[int, int], size: int) -> np.ndarray:
     """The frame's GT boxes in the ``size x size`` input grid (int-truncated)."""
-    from colocam_plugin.metrics.cam_boxes import resize_bbox
+    from colocam_plugin.boxes import resize_bbox
 
     h, w = image_hw
     boxes = [resize_bbox(b, (w, h), (size, size)) for b in np.asarray(frame.boxes)]

@@ -44,7 +44,7 @@ from colocam_plugin.data.io import (
 )
 from colocam_plugin.data.records import FrameRecord, Shot, VideoDataset
 from colocam_plugin.data.yto_v1 import YTO_CLASSES, check_split
-from colocam_plugin.errors import DataError
+from colocam_plugin.errors import DataError, UsageError
 
 __all__ = ["load_wsol_splits", "shot_video_ids"]
 
@@ -91,7 +91,7 @@ def load_wsol_splits(
     root: str | Path,
     split: str,
     *,
-    metadata_root: str | Path,
+    metadata_root: str | Path | None = None,
     skip_unreadable: bool = False,
     classes: Sequence[str] | None = None,
 ) -> VideoDataset:
@@ -101,7 +101,8 @@ def load_wsol_splits(
         root: folder the metadata paths are relative to.
         split: ``"train"``, ``"val"`` or ``"test"``: the sub-folder of
             ``metadata_root`` read.
-        metadata_root: folder holding ``train/``, ``val/``, ``test/``.
+        metadata_root: folder holding ``train/``, ``val/``, ``test/``
+            (required; ``--metadata-root`` on the command line).
         skip_unreadable: skip frames that are missing or whose header cannot
             be read (``stats["unreadable_frames"]``) instead of raising.
         classes: class names the integer labels index (default
@@ -114,7 +115,7 @@ def load_wsol_splits(
         DataError: missing file or folder, malformed line (``path:line``),
             label out of range, path listed without label or (val/test)
             without box, size disagreeing with ``image_sizes.txt``.
-        ValueError: unknown split.
+        UsageError: unknown split, or no ``metadata_root`` (both ``ValueError``).
 
     Examples:
         >>> import tempfile
@@ -128,6 +129,11 @@ def load_wsol_splits(
         >>> tmp.cleanup()
     """
     check_split(split)
+    if metadata_root is None or str(metadata_root) == "":
+        raise UsageError(
+            "wsol-splits needs metadata_root, the folder of the split files "
+            "(--metadata-root on the command line)"
+        )
     root = Path(root)
     class_names = list(YTO_CLASSES if classes is None else classes)
     meta = Path(metadata_root) / split

@@ -48,7 +48,7 @@ from colocam_plugin.data.io import (
     read_text_lines,
 )
 from colocam_plugin.data.records import FrameRecord, Shot, VideoDataset
-from colocam_plugin.errors import DataError
+from colocam_plugin.errors import DataError, UsageError
 
 __all__ = ["SPLITS", "YTO_CLASSES", "check_split", "load_yto_v1", "read_sticks", "select_classes"]
 
@@ -74,9 +74,16 @@ _VIDEO_ID = re.compile(r"^\d{1,4}$")
 
 
 def check_split(split: str, valid: Sequence[str] = SPLITS) -> None:
-    """Raise ``ValueError`` naming the valid splits unless ``split`` is one."""
+    """Raise :class:`~colocam_plugin.errors.UsageError` (a ``ValueError``) for a bad ``split``.
+
+    Examples:
+        >>> check_split("val", ("train", "test"))
+        Traceback (most recent call last):
+        ...
+        colocam_plugin.errors.UsageError: unknown split 'val'; expected one of train, test
+    """
     if split not in valid:
-        raise ValueError(f"unknown split {split!r}; expected one of {', '.join(valid)}")
+        raise UsageError(f"unknown split {split!r}; expected one of {', '.join(valid)}")
 
 
 def select_classes(root: Path, classes: Sequence[str] | None) -> list[str]:

@@ -34,6 +34,7 @@ Boxes are repaired as in v1.0 and the repairs logged in one line.
 
 from __future__ import annotations
 
+import bisect
 import re
 from collections.abc import Sequence
 from pathlib import Path
@@ -57,6 +58,9 @@ from colocam_plugin.errors import DataError
 __all__ = ["YTO_CLASSES", "load_yto_v2", "read_gt_boxes", "read_ranges"]
 
 
+_NUMBER = re.compile(r"[0-9]+")  # not str.isdigit(): it accepts "²", which int() refuses
+
+
 def read_ranges(path: Path) -> list[tuple[int, int, int]]:
     """Shot ranges ``[(start, end, video)]`` of a ``ranges_<cls>.mat`` file.
 
@@ -65,6 +69,8 @@ def read_ranges(path: Path) -> list[tuple[int, int, int]]:
             column with non-integer values or ``start > end``.
     """
     value = load_mat(path, ["ranges"])["ranges"]
+    if np.iscomplexobj(value):  # float64 casting would drop the imaginary part silently
+        raise DataError(f"{path}: variable 'ranges' holds complex numbers")
     try:
         arr = np.asarray(value, dtype=np.float64)
     except (TypeError, ValueError):
@@ -171,20 +177,23 @@ def _shot_members(
     """Frame numbers on disk of each range; a number in two ranges goes to the earlier one.
 
     Shared and missing frames are counted for the ranges of ``videos`` only.
+    The work is proportional to the frames on disk, not to the ranges' widths
+    (a corrupt ``ranges`` file may span 10^15 frame numbers).
     """
+    numbers = sorted(files)
     owned: set[int] = set()
     members: list[list[int]] = [[] for _ in ranges]
     for k in sorted(range(len(ranges)), key=lambda k: (ranges[k][0], ranges[k][1], k)):
         start, end, vid = ranges[k]
         counted = int(vid in videos)
-        for n in range(start, end + 1):
+        on_disk = numbers[bisect.bisect_left(numbers, start) : bisect.bisect_right(numbers, end)]
+        for n in on_disk:
             if n in owned:
                 stats["shared_boundary_frames"] += counted
-            elif n in files:
+            else:
                 owned.add(n)
                 members[k].append(n)
-            else:
-                stats["missing_frames"] += counted
+        stats["missing_frames"] += counted * (end - start + 1 - len(on_disk))
     return members
 
 
@@ -249,7 +258,7 @@ def load_yto_v2(
             boxes_by_n = read_gt_boxes(gt_path, cls)
         else:
             gt_path, boxes_by_n = test_path, {}
-        files = {int(p.stem): p for p in list_frames(root / cls) if p.stem.isdigit()}
+        files = {int(p.stem): p for p in list_frames(root / cls) if _NUMBER.fullmatch(p.stem)}
         all_videos = {vid for _s, _e, vid in ranges}
         videos = all_videos & test_videos if split == "test" else all_videos - test_videos
         members = _shot_members(ranges, files, videos, stats)

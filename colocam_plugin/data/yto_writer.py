@@ -24,6 +24,7 @@ from typing import Any
 import numpy as np
 import scipy.io
 
+from colocam_plugin.atomic import sibling_temp_dir
 from colocam_plugin.errors import DataError
 
 __all__ = [
@@ -183,16 +184,11 @@ def write_tree(
         raise DataError(
             f"{root}: exists and is not a {kind} tree (no {manifest}); refusing to overwrite"
         )
-    root.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{root.name}.tmp-", dir=root.parent))
-    try:
+    with sibling_temp_dir(root) as tmp:  # removed on any failure
         info = build(tmp)
         info["content_sha256"] = content_hash(tmp, manifest)  # before the manifest exists
         (tmp / manifest).write_text(json.dumps(info, indent=1, sort_keys=True) + "\n")
         _swap_into_place(tmp, root, manifest, key_field, key)
-    finally:
-        if tmp.exists():
-            shutil.rmtree(tmp, ignore_errors=True)
     return root
 
 

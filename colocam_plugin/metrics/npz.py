@@ -182,11 +182,18 @@ def score_npz(
         (see :meth:`BoxAccumulator.compute`); numbers in percent.
 
     Raises:
-        DataError, ShapeError: see :func:`load_score_inputs`.
+        DataError: see :func:`load_score_inputs`; also a file with no GT box
+            (no annotated frame), which has nothing to score.
+        ShapeError: see :func:`load_score_inputs`.
     """
     from tqdm.auto import tqdm
 
     inputs = load_score_inputs(path)
+    if len(inputs.boxes) == 0:
+        raise DataError(
+            f"{inputs.path}: 'boxes' is empty: none of the {inputs.num_frames} frames has a GT "
+            "box, so there is nothing to score (rows are [frame_index, x0, y0, x1, y1])"
+        )
     thr = default_thresholds(thresholds)
     boxes = BoxAccumulator(thresholds=thr)
     num_bins = int(thresholds) if isinstance(thresholds, (int, np.integer)) else 1000

@@ -16,6 +16,7 @@ import torch
 from torch import nn
 from tqdm.auto import tqdm
 
+from colocam_plugin.atomic import atomic_write
 from colocam_plugin.data.loading import load_eval_batch
 from colocam_plugin.data.records import FrameRecord
 from colocam_plugin.train.checkpoint import state_fingerprint
@@ -55,8 +56,16 @@ def cached_cams(
     cache_dir = Path(cache_dir)
     path = cache_dir / f"cams-{method}-{image_size}-{_key(model, method, image_size, frames)}.pt"
     if path.is_file():
-        cams = torch.load(path, map_location="cpu", weights_only=True)
-        if cams.shape == (len(frames), image_size, image_size):
+        try:
+            cams = torch.load(path, map_location="cpu", weights_only=True)
+        except Exception as exc:  # a damaged cache file is recomputed, not fatal
+            log.warning("%s: unreadable CAM cache (%s); computing it again", path, exc)
+            cams = None
+        if isinstance(cams, torch.Tensor) and cams.shape == (
+            len(frames),
+            image_size,
+            image_size,
+        ):
             log.info("pseudo-label CAMs read from %s", path)
             return cams
     cam_method = create_cam_method(method)
@@ -71,10 +80,8 @@ def cached_cams(
         labels = torch.tensor([f.label for f in chunk], device=device)
         res = cam_method(model, images.to(device), labels)
         out[start : start + len(chunk)] = res.cams.detach().cpu().to(torch.float16)
-    cache_dir.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    torch.save(out, tmp)
-    tmp.replace(path)
+    with atomic_write(path, "wb") as fh:
+        torch.save(out, fh)
     log.info("pseudo-label CAMs (%d frames) cached in %s", len(frames), path)
     return out
 

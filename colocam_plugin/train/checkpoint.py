@@ -6,8 +6,9 @@ A checkpoint is a ``torch.save`` dict::
      "classes": [...], "epoch": int, "versions": {...}, "history": [...],
      "optimizer": {...}, "scheduler": {...}}
 
-It is written to ``PATH.tmp`` and renamed, so a crash never leaves a
-half-written file: at most the work since the last checkpoint is lost.
+It is written through :func:`colocam_plugin.atomic.atomic_write` (a
+temporary sibling, fsync, rename), so a crash never leaves a half-written
+file: at most the work since the last checkpoint is lost.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from typing import Any
 
 import torch
 
+from colocam_plugin.atomic import atomic_write
 from colocam_plugin.errors import ColocamError
 
 log = logging.getLogger("colocam_plugin.train")
@@ -56,10 +58,8 @@ def versions() -> dict[str, str]:
 def save_checkpoint(path: str | Path, payload: dict[str, Any]) -> Path:
     """Atomically write ``payload`` (plus ``versions``) to ``path``."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    torch.save({**payload, "versions": versions()}, tmp)
-    tmp.replace(path)
+    with atomic_write(path, "wb") as fh:
+        torch.save({**payload, "versions": versions()}, fh)
     return path
 
 

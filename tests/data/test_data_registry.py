@@ -36,7 +36,7 @@ BUILDERS = {"yto-v1.0": _yto_v1, "yto-v2.2": _yto_v2, "wsol-splits": _wsol, "fra
 
 
 def test_every_builtin_dataset_has_a_test():
-    assert set(BUILDERS) | {"synthyto", "realyto"} == set(list_datasets())
+    assert set(BUILDERS) | {"synthyto", "realyto", "videos"} == set(list_datasets())
 
 
 @pytest.mark.parametrize("name", sorted(BUILDERS))

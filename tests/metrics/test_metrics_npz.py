@@ -125,3 +125,11 @@ def test_unreadable_files(tmp_path):
     np.savez(pickled, cams=np.array([{"a": 1}], dtype=object), labels=[0], boxes=np.zeros((0, 5)))
     with pytest.raises(DataError, match=r"obj\.npz: cannot read"):
         load_score_inputs(pickled)
+
+
+def test_score_npz_without_boxes_is_a_data_error(tmp_path):
+    arrays = _arrays()
+    arrays["boxes"] = np.zeros((0, 5))
+    path = _save(tmp_path, name="noboxes.npz", **arrays)
+    with pytest.raises(DataError, match=r"noboxes\.npz: 'boxes' is empty: none of the 4 frames"):
+        score_npz(path, thresholds=10, progress=False)

@@ -51,7 +51,7 @@ def test_stage1_resume_after_kill_is_bitwise_equal(shots: list, tmp_path: Path) 
     cfg.colour_jitter, cfg.hue_jitter = 0.3, 0.2
 
     def loader(fs, train, gen):  # type: ignore[no-untyped-def]
-        from colocam_plugin.cli.run_train import make_frame_loader
+        from colocam_plugin.pipeline import make_frame_loader
 
         return make_frame_loader(32, 36)(fs, train, gen)
 

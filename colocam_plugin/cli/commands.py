@@ -9,27 +9,23 @@ none), so the training commands' factories may import their config defaults.
 from __future__ import annotations
 
 import argparse
-import json
 from collections.abc import Callable
-from pathlib import Path
-from typing import Any
 
 from colocam_plugin import hookimpl
+from colocam_plugin.cli.argtypes import (
+    existing_file,
+    output_file,
+    positive_int,
+)
+from colocam_plugin.cli.common import (
+    add_dataset_arguments,
+    dataset_kwargs,
+    require_frames,
+    write_json,
+)
 from colocam_plugin.registry import Registry
 
 Run = Callable[[argparse.Namespace], int]
-
-
-def _write_json(obj: Any, path: str | None) -> None:
-    text = json.dumps(obj, indent=2, sort_keys=True)
-    if path:
-        out = Path(path)
-        out.parent.mkdir(parents=True, exist_ok=True)
-        tmp = out.with_suffix(out.suffix + ".tmp")
-        tmp.write_text(text + "\n")
-        tmp.replace(out)
-    else:
-        print(text)
 
 
 def _methods(p: argparse.ArgumentParser) -> Run:
@@ -76,52 +72,45 @@ def _plugins(p: argparse.ArgumentParser) -> Run:
 
 
 def _score(p: argparse.ArgumentParser) -> Run:
-    p.add_argument("cams", metavar="CAMS.npz", help="npz with cams, labels, boxes[, masks]")
-    p.add_argument("--json", metavar="OUT", help="write the scores here (default: stdout)")
-    p.add_argument("--thresholds", type=int, default=1000, help="CAM thresholds (default 1000)")
+    p.add_argument(
+        "cams", metavar="CAMS.npz", type=existing_file, help="npz with cams, labels, boxes[, masks]"
+    )
+    p.add_argument(
+        "--json", metavar="OUT", type=output_file, help="write the scores here (default: stdout)"
+    )
+    p.add_argument(
+        "--thresholds", type=positive_int, default=1000, help="CAM thresholds (default 1000)"
+    )
 
     def run(args: argparse.Namespace) -> int:
         from colocam_plugin.metrics.npz import score_npz
 
         scores = score_npz(args.cams, thresholds=args.thresholds)
-        _write_json(scores, args.json)
+        write_json(scores, args.json)
         return 0
 
     return run
 
 
-def add_dataset_arguments(p: argparse.ArgumentParser, *, split: str | None = None) -> None:
-    """``--dataset``, ``--root`` (and ``--split``), ``--metadata-root``, ``--skip-unreadable``."""
-    p.add_argument("--dataset", required=True, help="registered dataset name (colocam datasets)")
-    p.add_argument("--root", required=True, help="dataset folder")
-    if split is not None:
-        p.add_argument("--split", default=split, choices=("train", "val", "test"))
-    p.add_argument("--metadata-root", help="wsol-splits: folder of the split metadata files")
-    p.add_argument(
-        "--skip-unreadable", action="store_true", help="skip and count unreadable frames"
-    )
-
-
-def dataset_kwargs(args: argparse.Namespace) -> dict[str, Any]:
-    """Reader keyword arguments given on the command line."""
-    kw: dict[str, Any] = {}
-    if getattr(args, "metadata_root", None):
-        kw["metadata_root"] = args.metadata_root
-    if getattr(args, "skip_unreadable", False):
-        kw["skip_unreadable"] = True
-    return kw
-
-
 def _data_info(p: argparse.ArgumentParser) -> Run:
     add_dataset_arguments(p, split="train")
-    p.add_argument("--json", metavar="OUT", help="write the counts here (default: stdout)")
+    p.add_argument(
+        "--json", metavar="OUT", type=output_file, help="write the counts here (default: stdout)"
+    )
+    p.add_argument(
+        "--decode",
+        action="store_true",
+        help="decode every frame (slow); default: check each frame's end marker (truncation)",
+    )
 
     def run(args: argparse.Namespace) -> int:
         from colocam_plugin.api import create_dataset
-        from colocam_plugin.data.info import dataset_info
+        from colocam_plugin.data.info import dataset_info, verify_frames
 
         ds = create_dataset(args.dataset, args.root, args.split, **dataset_kwargs(args))
-        _write_json(dataset_info(ds), args.json)
+        require_frames(ds, args)
+        verify_frames(ds, decode=args.decode, skip_unreadable=args.skip_unreadable)
+        write_json(dataset_info(ds), args.json)
         return 0
 
     return run
@@ -148,6 +137,20 @@ def _evaluate(p: argparse.ArgumentParser) -> Run:
     return run_eval.run
 
 
+def _localize(p: argparse.ArgumentParser) -> Run:
+    from colocam_plugin.cli import run_localize
+
+    run_localize.add_arguments(p)
+    return run_localize.run
+
+
+def _gallery(p: argparse.ArgumentParser) -> Run:
+    from colocam_plugin.cli import run_gallery
+
+    run_gallery.add_arguments(p)
+    return run_gallery.run
+
+
 def _demo(p: argparse.ArgumentParser) -> Run:
     from colocam_plugin.cli import demo
 
@@ -165,4 +168,6 @@ def colocam_register_commands(registry: Registry[Run]) -> None:
     registry.add("train-classifier", _train_classifier, help="stage 1: train the classifier")
     registry.add("train", _train, help="stage 2: train a CoLo-CAM / F-CAM / TCAM localizer")
     registry.add("evaluate", _evaluate, help="score CAM methods and localizers side by side")
+    registry.add("localize", _localize, help="boxes and heat maps on your own videos or frames")
+    registry.add("gallery", _gallery, help="HTML page: CAM overlays of methods side by side")
     registry.add("demo", _demo, help="end to end on the synthetic dataset")
