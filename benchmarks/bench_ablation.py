@@ -30,7 +30,8 @@ import torch
 from colocam_plugin.api import create_cam_method, create_dataset
 from colocam_plugin.data.synthyto import SynthYTOConfig, generate_synthyto
 from colocam_plugin.harness import evaluate_methods
-from colocam_plugin.pipeline import SYNTHYTO_COLOC_WEIGHT, stage1_config, train_stage1, train_stage2
+from colocam_plugin.pipeline import train_stage1, train_stage2
+from colocam_plugin.recipes import SYNTHYTO_COLOC_WEIGHT, stage1_config
 from colocam_plugin.train.checkpoint import versions
 from colocam_plugin.train.stage1 import load_classifier
 

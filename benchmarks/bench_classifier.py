@@ -41,7 +41,7 @@ from colocam_plugin.api import create_cam_method, create_dataset
 from colocam_plugin.data.io import read_image
 from colocam_plugin.data.synthyto import MANIFEST, class_colour
 from colocam_plugin.harness import evaluate_methods
-from colocam_plugin.pipeline import STAGE1_LR
+from colocam_plugin.recipes import STAGE1_LR
 from colocam_plugin.train.checkpoint import versions
 from colocam_plugin.train.stage1 import evaluate_accuracy, load_classifier, predict_classes
 

@@ -28,7 +28,8 @@ from typing import Any
 
 import torch
 
-from colocam_plugin.pipeline import stage1_config, train_stage1, train_stage2
+from colocam_plugin.pipeline import train_stage1, train_stage2
+from colocam_plugin.recipes import stage1_config
 from colocam_plugin.train.checkpoint import versions
 from colocam_plugin.train.stage2 import TERMS
 

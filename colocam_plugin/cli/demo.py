@@ -31,20 +31,10 @@ from colocam_plugin.cli.argtypes import (
     output_dir,
     positive_int,
 )
-from colocam_plugin.pipeline import (
-    SYNTHYTO_COLOC_WEIGHT,
-    stage1_config,
-    train_stage1,
-    train_stage2,
-)
+from colocam_plugin.pipeline import train_stage1, train_stage2
+from colocam_plugin.recipes import DEMO_BASELINES, SYNTHYTO_COLOC_WEIGHT, stage1_config
 
-__all__ = [
-    "DEMO_BASELINES",
-    "add_arguments",
-    "run",
-]
-
-DEMO_BASELINES = ("cam", "gradcam", "gradcampp", "xgradcam", "layercam")
+__all__ = ["add_arguments", "run"]
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:

@@ -7,7 +7,7 @@ import json
 import torch
 
 from colocam_plugin.cli.main import main
-from colocam_plugin.pipeline import STAGE1_LR, SYNTHYTO_COLOC_WEIGHT
+from colocam_plugin.recipes import STAGE1_LR, SYNTHYTO_COLOC_WEIGHT
 
 
 def _config(path):
