@@ -53,6 +53,7 @@ demo: $(STAMP)
 bench: $(STAMP)
 	$(PY) -m benchmarks score losses step kornia_ops synthyto classifier
 	$(PY) -m benchmarks ablation -- --groups bar table2 n_frames styles --out benchmarks/results/ablation
+	$(PY) -m benchmarks ablation -- --preset adversarial --groups bar table2 --work runs/ablation-adversarial --out benchmarks/results/ablation_adversarial
 
 bench-quick: $(STAMP)
 	$(PY) -m benchmarks --quick score losses

@@ -22,6 +22,7 @@ import json
 import platform
 import statistics
 import time
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -99,17 +100,25 @@ def stage1_for_seed(
     device: str,
     knobs: dict[str, Any] | None = None,
     lr: float | None = None,
+    stage1: dict[str, Any] | None = None,
+    preset: str = "default",
 ) -> tuple[Path, Path, float]:
     """SynthYTO of ``seed`` (default knobs unless given) and its classifier (the
-    demo's recipe), both reused when already in ``work``."""
+    demo's recipe, with ``stage1`` fields of ``Stage1Config`` changed), both
+    reused when already in ``work``."""
     sd = work / f"seed{seed}"
-    data = generate_synthyto(sd / "data", SynthYTOConfig(**{**(knobs or {}), "seed": seed}))
+    data = generate_synthyto(
+        sd / "data", SynthYTOConfig.preset(preset, **{**(knobs or {}), "seed": seed})
+    )
     clf = sd / "classifier.pt"
     _, acc = train_stage1(
         "yto-v1.0",
         data,
         clf,
-        config=stage1_config(epochs, image_size, seed, **({} if lr is None else {"lr": lr})),
+        config=replace(
+            stage1_config(epochs, image_size, seed, **({} if lr is None else {"lr": lr})),
+            **(stage1 or {}),
+        ),
         pretrained="efficientnet-lite0",
         device=device,
         progress=False,
@@ -128,7 +137,13 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     for seed in args.seeds:
         sd = work / f"seed{seed}"
         data, clf, acc = stage1_for_seed(
-            work, seed, args.classifier_epochs, args.image_size, device, lr=args.classifier_lr
+            work,
+            seed,
+            args.classifier_epochs,
+            args.image_size,
+            device,
+            lr=args.classifier_lr,
+            preset=args.preset,
         )
         scored = create_dataset("yto-v1.0", data, args.split)
         methods: dict[str, Any] = {}
@@ -185,7 +200,8 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
 def to_markdown(out: dict[str, Any]) -> str:
     s = out["settings"]
     lines = [
-        f"# Ablation on SynthYTO (CorLoc %, class-avg, {s['split']} split)",
+        f"# Ablation on SynthYTO, preset {s.get('preset', 'default')} "
+        f"(CorLoc %, class-avg, {s['split']} split)",
         "",
         f"Seeds {s['seeds']}, stage-2 epochs {s['epochs']}, input {s['image_size']}, "
         f"device {s['device']}, {s['seconds']:.0f} s. Command: "
@@ -223,6 +239,11 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--crf-step", type=float, default=0.5)
     p.add_argument("--split", default="test", choices=["test", "val"], help="frames scored")
     p.add_argument("--work", default="runs/ablation")
+    p.add_argument(
+        "--preset",
+        default="default",
+        help="SynthYTO preset (default, adversarial); give each its own --work and --out",
+    )
     p.add_argument("--out", default=str(RESULTS / "ablation"))
     args = p.parse_args(argv)
     args.argv = list(sys.argv[1:] if argv is None else argv)

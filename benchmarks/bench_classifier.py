@@ -74,6 +74,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             device,
             args.knobs,
             args.classifier_lr,
+            args.stage1_overrides,
         )
         model = load_classifier(clf, device=device)
         # the v1.0 reader lists all 10 YTO classes; only the generated ones compete
@@ -139,6 +140,7 @@ def to_markdown(out: dict[str, Any]) -> str:
         f"Seeds {s['seeds']}, input {s['image_size']}, classifier epochs "
         f"{s['classifier_epochs']}, classifier lr {s.get('classifier_lr') or STAGE1_LR:g}, "
         f"SynthYTO knobs changed: {s['knobs'] or 'none'}, "
+        f"stage-1 fields changed: {s.get('stage1_overrides') or 'none'}, "
         f"device {s['device']}, {s['seconds']:.0f} s. Command: "
         f"`python benchmarks/bench_classifier.py {' '.join(s['argv'])}`.",
         "",
@@ -183,8 +185,17 @@ def main(argv: list[str] | None = None) -> None:
         metavar="KNOB=JSON",
         help="SynthYTO knobs to change, e.g. body_size=[0.3,0.5] (use its own --work)",
     )
+    p.add_argument(
+        "--stage1",
+        nargs="*",
+        default=[],
+        metavar="FIELD=JSON",
+        help="Stage1Config fields to change, e.g. colour_jitter=0.4 hue_jitter=0.5 "
+        "(use its own --work)",
+    )
     args = p.parse_args(argv)
     args.knobs = {k: json.loads(v) for k, v in (kv.split("=", 1) for kv in args.synth)}
+    args.stage1_overrides = {k: json.loads(v) for k, v in (kv.split("=", 1) for kv in args.stage1)}
     args.argv = list(sys.argv[1:] if argv is None else argv)
     write_results(run(args), args.out, to_markdown)
 
