@@ -15,6 +15,10 @@ One error path: a bad flag value is refused when parsed (the validators of
 unexpected exception (a bug), ends the command with ONE line on stderr and a
 non-zero exit code, never a traceback; ``--debug`` (before or after the
 command) prints the traceback too.
+
+Every command also takes ``--config FILE.toml`` (its options from a file,
+flags override it) and leaves its resolved options beside its ``--out``;
+``train`` mirrors its CSV logs to TensorBoard (:mod:`colocam_plugin.cli.config`).
 """
 
 from __future__ import annotations
@@ -22,6 +26,7 @@ from __future__ import annotations
 import argparse
 import logging
 import sys
+import time
 import traceback
 import warnings
 from collections.abc import Iterator, Sequence
@@ -29,10 +34,11 @@ from contextlib import contextmanager
 from typing import NoReturn, TextIO
 
 from colocam_plugin import __version__
+from colocam_plugin.cli import config as cli_config
 from colocam_plugin.errors import ColocamError
 from colocam_plugin.plugins import PluginWarning
 
-__all__ = ["build_parser", "main"]
+__all__ = ["build_parser", "main", "parse_args"]
 
 #: exit codes: a user's mistake (bad flag, bad file), and an unexpected error (a bug)
 EXIT_USAGE = 2
@@ -101,6 +107,7 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
         sp = sub.add_parser(name, help=entry.help, description=entry.help)
         if name == command:
             sp.set_defaults(_run=entry.factory(sp))
+            cli_config.add_run_options(sp, name)
             _show_defaults(sp)
             if "--debug" not in sp._option_string_actions:  # also after the command
                 sp.add_argument(
@@ -112,8 +119,8 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
     return parser
 
 
-def _command_in(argv: Sequence[str]) -> str | None:
-    """The sub-command named in ``argv``: its first positional argument.
+def _command_index(argv: Sequence[str]) -> int | None:
+    """Where the sub-command is in ``argv``: its first positional argument.
 
     The top-level options (``-h``, ``--version``, ``-v``, ``--debug``) take no value, so
     the first argument not starting with ``-`` (or the one after ``--``) is
@@ -121,10 +128,63 @@ def _command_in(argv: Sequence[str]) -> str | None:
     """
     for i, arg in enumerate(argv):
         if arg == "--":
-            return argv[i + 1] if i + 1 < len(argv) else None
+            return i + 1 if i + 1 < len(argv) else None
         if not arg.startswith("-"):
-            return arg
+            return i
     return None
+
+
+def _command_in(argv: Sequence[str]) -> str | None:
+    """The sub-command named in ``argv`` (see :func:`_command_index`)."""
+    i = _command_index(argv)
+    return None if i is None else argv[i]
+
+
+def _sub_parser(
+    parser: argparse.ArgumentParser, command: str | None
+) -> argparse.ArgumentParser | None:
+    """The sub-parser of ``command``, or ``None`` (no command, or not a registered one)."""
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction) and command is not None:
+            sub: argparse.ArgumentParser | None = action.choices.get(command)
+            return sub
+    return None
+
+
+def parse_args(argv: Sequence[str]) -> tuple[argparse.ArgumentParser | None, argparse.Namespace]:
+    """Parse ``argv`` as ``colocam`` does: ``--config`` file first, flags over it.
+
+    Returns:
+        The command's sub-parser (``None`` without a command) and the namespace.
+
+    Raises:
+        SystemExit: a parse error (one line, exit 2), ``--help``, ``--version``.
+    """
+    argv = list(argv)
+    with _plugin_warnings_on_one_line():
+        parser = build_parser(_command_in(argv))
+    index = _command_index(argv)
+    command = None if index is None else argv[index]
+    sub = _sub_parser(parser, command)
+    applied = None
+    if sub is not None and index is not None and command is not None:
+        path = cli_config.config_path_in(sub, argv[index + 1 :])
+        if path is not None:
+            applied = cli_config.apply_config(
+                sub, path, command=command, commands=_commands(parser)
+            )
+    args = parser.parse_args(argv)
+    if sub is not None and applied is not None:
+        cli_config.settle_groups(sub, args, applied)
+    return sub, args
+
+
+def _commands(parser: argparse.ArgumentParser) -> list[str]:
+    """Every command's name."""
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            return list(action.choices)
+    return []
 
 
 @contextmanager
@@ -204,18 +264,30 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _run(argv: list[str]) -> int:
-    """Build the parser, parse ``argv``, run the command (errors propagate)."""
-    with _plugin_warnings_on_one_line():
-        parser = build_parser(_command_in(argv))
-    args = parser.parse_args(argv)
+    """Parse ``argv``, run the command, save its resolved config (errors propagate).
+
+    The resolved config goes beside ``--out`` when the command succeeds, or
+    when it fails after (re)writing ``--out`` (a checkpoint to resume).
+    """
+    sub, args = parse_args(argv)
     logging.basicConfig(
         level=logging.DEBUG if args.verbose else logging.INFO,
         format="%(levelname)s %(name)s: %(message)s",
     )
-    if not getattr(args, "_run", None):
-        parser.print_help()
+    if sub is None or not getattr(args, "_run", None):
+        build_parser().print_help()
         return EXIT_USAGE
-    return int(args._run(args) or 0)
+    command = args.command
+    start = time.time()
+    try:
+        with cli_config.tensorboard_mirror(command, args):
+            code = int(args._run(args) or 0)
+    except BaseException:
+        cli_config.save_resolved(sub, args, command, since=start)
+        raise
+    if code == 0:
+        cli_config.save_resolved(sub, args, command)
+    return code
 
 
 if __name__ == "__main__":  # pragma: no cover
