@@ -442,7 +442,10 @@ def render_contact_sheet(
         draw.text((x + 2, y + h - 12), caption, fill=0)
     out_png = Path(out_png)
     out_png.parent.mkdir(parents=True, exist_ok=True)
-    sheet.quantize(256, dither=Image.Dither.NONE).save(out_png, optimize=True)
+    from colocam_plugin.atomic import atomic_write
+
+    with atomic_write(out_png, "wb") as fh:
+        sheet.quantize(256, dither=Image.Dither.NONE).save(fh, format="PNG", optimize=True)
     return out_png
 
 

@@ -499,5 +499,8 @@ def render_contact_sheet(
     out_png.parent.mkdir(parents=True, exist_ok=True)
     if max_colours is not None:
         sheet = sheet.quantize(max_colours, method=Image.Quantize.FASTOCTREE)
-    sheet.save(out_png, optimize=True)
+    from colocam_plugin.atomic import atomic_write
+
+    with atomic_write(out_png, "wb") as fh:
+        sheet.save(fh, format="PNG", optimize=True)
     return out_png

@@ -268,7 +268,9 @@ def save_pretrained_encoder(name: str, path: str | Path, *, encoder: str | None 
         ``build_encoder("timm-tf_efficientnet_lite0", weights=path)``.
     """
     _, state = pretrained_encoder_state(name, encoder=encoder)
+    from colocam_plugin.atomic import atomic_write
+
     out = Path(path)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    torch.save(state, out)
+    with atomic_write(out, "wb") as fh:  # a crash never leaves half a weights file
+        torch.save(state, fh)
     return out
