@@ -32,7 +32,7 @@ from colocam_plugin.data.synthyto_render import background
 from colocam_plugin.errors import DataError
 
 if TYPE_CHECKING:
-    from colocam_plugin.data.realyto import RealYTOConfig
+    from colocam_plugin.data.realyto_config import RealYTOConfig
 
 __all__ = [
     "BACKGROUNDS",

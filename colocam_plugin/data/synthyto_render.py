@@ -25,7 +25,7 @@ from PIL import Image
 from colocam_plugin.data.yto_writer import bbox, save_sticks, shot_folder, write_video_split
 
 if TYPE_CHECKING:
-    from colocam_plugin.data.synthyto import SynthYTOConfig
+    from colocam_plugin.data.synthyto_config import SynthYTOConfig
 
 __all__ = ["background", "class_colour", "render_tree"]
 
