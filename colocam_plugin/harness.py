@@ -19,6 +19,7 @@ import torch
 from torch import nn
 from tqdm.auto import tqdm
 
+from colocam_plugin import distributed
 from colocam_plugin.atomic import atomic_write
 from colocam_plugin.data.loading import load_eval_batch
 from colocam_plugin.data.records import FrameRecord
@@ -88,15 +89,56 @@ def _constant(cams: torch.Tensor) -> int:
     return int((flat.amax(1) == flat.amin(1)).sum())
 
 
-def _mean_best_iou(cams_u8: np.ndarray, boxes: list[np.ndarray], tau: float) -> float:
-    """Mean over frames of the best IoU of the single box at threshold ``tau``."""
+def _best_ious(cams_u8: np.ndarray, boxes: Sequence[np.ndarray], tau: float) -> list[float]:
+    """Best IoU of the single box at threshold ``tau``, per frame with a GT box."""
     ious = []
     for cam, gt in zip(cams_u8, boxes):
         if len(gt) == 0:
             continue
         pred = cam_to_boxes(cam.astype(np.float64) / 255.0, [tau])[0]
         ious.append(float(box_iou(pred, gt).max()))
-    return float(np.mean(ious)) if ious else float("nan")
+    return ious
+
+
+@dataclass
+class _Batch:
+    """One evaluation batch's per-frame outputs, kept until the scores are pooled."""
+
+    start: int
+    boxes: list[np.ndarray]
+    labels: list[int]
+    cams_u8: dict[str, np.ndarray]
+
+
+def _reduce_counts(
+    accs: Mapping[str, BoxAccumulator],
+    pxaps: Mapping[str, PxAPAccumulator],
+    counters: Sequence[dict[str, int]],
+) -> None:
+    """Sum every rank's metric counts, in place (a no-op in one process).
+
+    Box counts, PxAP histograms and the per-method counters (correct
+    predictions, constant CAMs) are int64 and summed exactly, so the pooled
+    accumulators equal one accumulator fed every frame.
+    """
+    if not distributed.is_distributed():
+        return
+    names = list(accs)
+    parts = [accs[n].dense_counts() for n in names]
+    parts += [np.concatenate([pxaps[n].positive, pxaps[n].negative]) for n in pxaps]
+    parts += [np.array([c[n] for n in names], dtype=np.int64) for c in counters]
+    sizes = [len(p) for p in parts]
+    total = distributed.all_reduce_sum(torch.from_numpy(np.concatenate(parts))).numpy()
+    pieces = iter(np.split(total, np.cumsum(sizes)[:-1]))
+    for n in names:
+        accs[n].load_dense_counts(next(pieces))
+    for n in pxaps:
+        both = next(pieces)
+        half = len(both) // 2
+        pxaps[n].positive = both[:half].copy()
+        pxaps[n].negative = both[half:].copy()
+    for c in counters:
+        c.update(zip(names, (int(v) for v in next(pieces))))
 
 
 def evaluate_methods(
@@ -130,6 +172,14 @@ def evaluate_methods(
         ``frame_accuracy`` (top-1 classification, %) and ``constant_cams``
         (frames whose CAM is constant: scored as no box, logged).
 
+    Inside a ``torchrun`` process group (:mod:`colocam_plugin.distributed`)
+    the batches are dealt to the ranks (rank ``r`` takes batches ``r, r + W,
+    ...``; no padding, so no frame counts twice), each rank fills its own
+    accumulators and the COUNTS are summed over the ranks before any score
+    is computed: every rank returns the scores one process would, bit for
+    bit (each batch holds the same frames as in one process). The per-frame
+    outputs (boxes, labels, kept CAMs) are gathered in frame order.
+
     Raises:
         DataError: no frames.
         ShapeError: a method returned CAMs of the wrong shape or dtype, with
@@ -147,20 +197,19 @@ def evaluate_methods(
     # PxAP when every frame has a GT mask (SynthYTO writes them)
     with_masks = bool(frames) and all(f.mask_path is not None for f in frames)
     pxaps = {name: PxAPAccumulator(num_bins=thresholds) for name in methods} if with_masks else {}
-    kept: dict[str, list[np.ndarray]] = {name: [] for name in methods}
     correct = {name: 0 for name in methods}
     constant = {name: 0 for name in methods}
-    all_boxes: list[np.ndarray] = []
-    labels_all: list[int] = []
-    bar = tqdm(range(0, len(frames), batch_size), desc="evaluate", disable=not progress)
+    local: list[_Batch] = []
+    # one process: every batch; a process group: this rank's batches, whole
+    starts = distributed.shard(range(0, len(frames), batch_size))
+    bar = tqdm(starts, desc="evaluate", disable=not progress)
     for start in bar:
         chunk = frames[start : start + batch_size]
         images, boxes = load_eval_batch(chunk, image_size)
         images = images.to(device)
         labels = torch.tensor([f.label for f in chunk], device=device)
-        all_boxes.extend(boxes)
         masks = _load_masks(chunk, image_size) if with_masks else None
-        labels_all.extend(int(f.label) for f in chunk)
+        batch = _Batch(start, list(boxes), [int(f.label) for f in chunk], {})
         for name, method in methods.items():
             out = method(model, images, labels)
             pred = out.logits.argmax(1)
@@ -168,9 +217,27 @@ def evaluate_methods(
             cams = _checked_cams(name, out, chunk)
             constant[name] += _constant(cams)
             accs[name].update(cams, labels.cpu().numpy(), boxes, pred_labels=pred.cpu().numpy())
-            kept[name].append(cams_to_uint8(cams.numpy()))
+            batch.cams_u8[name] = cams_to_uint8(cams.numpy())
             if masks is not None:
                 pxaps[name].update(cams, masks)
+        local.append(batch)
+    _reduce_counts(accs, pxaps, (correct, constant))
+    # the pooled best threshold of each method, the same on every rank
+    taus = {name: accs[name].compute()["best_thresholds"]["pooled"] for name in methods}
+    ious = {
+        (b.start, name): _best_ious(b.cams_u8[name], b.boxes, float(tau))
+        for b in local
+        for name, tau in taus.items()
+        if tau is not None
+    }
+    if distributed.is_distributed():  # per-frame outputs, gathered in frame order
+        if not keep_cams:
+            local = [_Batch(b.start, b.boxes, b.labels, {}) for b in local]
+        gathered = distributed.all_gather_object((local, ious))
+        local = sorted((b for part, _ in gathered for b in part), key=lambda b: b.start)
+        ious = {k: v for _, part in gathered for k, v in part.items()}
+    all_boxes = [box for b in local for box in b.boxes]
+    labels_all = [label for b in local for label in b.labels]
     results: dict[str, EvalResult] = {}
     for name in methods:
         if constant[name] == len(frames):
@@ -187,9 +254,10 @@ def evaluate_methods(
             )
         scores = dict(accs[name].compute())
         scores["constant_cams"] = constant[name]
-        cams_u8 = np.concatenate(kept[name]) if kept[name] else np.zeros((0, 1, 1), np.uint8)
-        tau = float(scores["best_thresholds"]["pooled"])
-        scores["mean_iou"] = _mean_best_iou(cams_u8, all_boxes, tau)
+        kept = [b.cams_u8[name] for b in local if name in b.cams_u8]
+        cams_u8 = np.concatenate(kept) if kept else np.zeros((0, 1, 1), np.uint8)
+        frame_ious = [v for b in local for v in ious.get((b.start, name), [])]
+        scores["mean_iou"] = float(np.mean(frame_ious)) if frame_ious else float("nan")
         scores["frame_accuracy"] = 100.0 * correct[name] / max(1, len(frames))
         scores["pxap"] = pxaps[name].compute()["pxap"] if with_masks else None
         results[name] = EvalResult(

@@ -11,6 +11,11 @@ flags and prints; benchmarks call these directly.
 
 Heavy modules (torch, the models) are imported inside the functions so that
 importing this module stays cheap.
+
+Under ``torchrun``, call them inside :func:`colocam_plugin.distributed.session`
+(the ``colocam`` commands do): every rank runs the same function, rank 0
+reads or builds shared files first (dataset caches, pseudo-label CAMs), the
+training loops shard the data and only rank 0 writes (docs/distributed.md).
 """
 
 from __future__ import annotations
@@ -64,12 +69,14 @@ def train_stage1(
     """Read the data, train the classifier; return (checkpoint, test frame accuracy or None)."""
     import torch
 
+    from colocam_plugin import distributed
     from colocam_plugin.api import create_dataset
     from colocam_plugin.models.classifier import WGAPClassifier
     from colocam_plugin.train.stage1 import evaluate_accuracy, train_classifier
 
     kw = dataset_kwargs or {}
-    train = create_dataset(dataset, root, "train", **kw)
+    with distributed.main_first():  # a dataset may build a cache on first read
+        train = create_dataset(dataset, root, "train", **kw)
     _require_training_frames(train, dataset, root)
     torch.manual_seed(config.seed)
     model = WGAPClassifier(
@@ -92,7 +99,8 @@ def train_stage1(
         progress=progress,
     )
     try:
-        test = create_dataset(dataset, root, "test", **kw)
+        with distributed.main_first():
+            test = create_dataset(dataset, root, "test", **kw)
     except (ColocamError, ValueError):  # a dataset without a test split is fine here
         return ckpt, None
     if not test.frames:
@@ -130,6 +138,7 @@ def train_stage2(
     that split every ``eval_every`` steps and at the end (CorLoc, mean IoU;
     250 thresholds, as wsolevaluation on validation) into ``<out>.val.csv``.
     """
+    from colocam_plugin import distributed
     from colocam_plugin.api import create_dataset
     from colocam_plugin.train.cam_cache import cached_cams, temporal_max_cams
     from colocam_plugin.train.checkpoint import check_classes
@@ -139,27 +148,30 @@ def train_stage2(
     classifier = load_classifier(classifier_path, device=device)  # reads the checkpoint once
     ccfg = classifier.checkpoint_config
     cfg = Stage2Config(image_size=ccfg["image_size"], resize=ccfg["resize"], **config_overrides)
-    train = create_dataset(dataset, root, "train", **(dataset_kwargs or {}))
+    with distributed.main_first():  # a dataset may build a cache on first read
+        train = create_dataset(dataset, root, "train", **(dataset_kwargs or {}))
     _require_training_frames(train, dataset, root)
     check_classes(
         classifier.classes, train.classes, checkpoint=classifier_path, data=f"{dataset} at {root}"
     )
     frames = [f for s in train.shots for f in s.frames]
-    cams = cached_cams(
-        classifier,
-        frames,
-        method=cfg.pl_method,
-        image_size=cfg.image_size,
-        cache_dir=cache_dir or Path(out).parent / "cam_cache",
-        device=device,
-        progress=progress,
-    )
+    with distributed.main_first():  # rank 0 computes and caches them, the others read
+        cams = cached_cams(
+            classifier,
+            frames,
+            method=cfg.pl_method,
+            image_size=cfg.image_size,
+            cache_dir=cache_dir or Path(out).parent / "cam_cache",
+            device=device,
+            progress=progress,
+        )
     if cfg.method == "tcam":
         shot_of = [i for i, s in enumerate(train.shots) for _ in s.frames]
         cams = temporal_max_cams(cams.float(), shot_of, cfg.tcam_k)
     evaluate = None
     if eval_split is not None:
-        scored = create_dataset(dataset, root, eval_split, **(dataset_kwargs or {}))
+        with distributed.main_first():
+            scored = create_dataset(dataset, root, eval_split, **(dataset_kwargs or {}))
         evaluate = _validation_scorer(classifier, scored, cfg.image_size, device)
     return train_localizer(
         classifier,

@@ -467,6 +467,15 @@ def config_destination(parser: argparse.ArgumentParser, args: argparse.Namespace
     return path / "config.toml" if folder else path.with_name(path.name + ".config.toml")
 
 
+def _main_process() -> bool:
+    """Rank 0 of a ``torchrun`` job, or a single process: the one that writes.
+
+    Read from torchrun's environment: the process group itself is set up
+    inside the command (:mod:`colocam_plugin.distributed`).
+    """
+    return int(os.environ.get("RANK", "0")) == 0
+
+
 def save_resolved(
     parser: argparse.ArgumentParser,
     args: argparse.Namespace,
@@ -489,6 +498,8 @@ def save_resolved(
         The file written, or ``None`` (no ``--out``, nothing written since
         ``since``, or the write failed: then one warning line on stderr).
     """
+    if not _main_process():
+        return None
     dest = config_destination(parser, args)
     if dest is None:
         return None
@@ -540,7 +551,7 @@ def tensorboard_mirror(command: str, args: argparse.Namespace) -> Iterator[Path 
     logs = CSV_LOGS.get(command)
     choice = getattr(args, "tensorboard", None)
     out = getattr(args, "out", None)
-    if not logs or not out or choice in (None, "none"):
+    if not logs or not out or choice in (None, "none") or not _main_process():
         yield None
         return
     installed = importlib.util.find_spec("tensorboard") is not None

@@ -53,22 +53,39 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from colocam_plugin import distributed
+
+    # under torchrun: batches dealt to the ranks, counts summed (docs/distributed.md)
+    with distributed.session(_device(args)) as device:
+        args.device = device
+        return _run(args, main=distributed.is_main())
+
+
+def _device(args: argparse.Namespace) -> str:
+    from colocam_plugin.devices import resolve_device
+
+    return resolve_device(args.device)
+
+
+def _run(args: argparse.Namespace, *, main: bool) -> int:
+    """The command in one process, or on one rank (only ``main`` prints and writes)."""
     from colocam_plugin.api import create_cam_method, create_dataset
     from colocam_plugin.atomic import atomic_dir, atomic_write
     from colocam_plugin.cli.common import dataset_kwargs
-    from colocam_plugin.devices import resolve_device
     from colocam_plugin.errors import UsageError
     from colocam_plugin.harness import evaluate_methods, format_table, save_cams_npz
     from colocam_plugin.train.checkpoint import check_classes
     from colocam_plugin.train.stage1 import load_classifier
 
-    args.device = resolve_device(args.device)
     methods: dict[str, Any] = {}  # unknown names fail here, before any data is read
     for name in filter(None, (m.strip() for m in args.methods.split(","))):
         methods[name] = create_cam_method(name)
     if not methods and not args.localizers.strip(","):
         raise UsageError("--methods and --localizers are both empty: nothing to evaluate")
-    ds = create_dataset(args.dataset, args.root, args.split, **dataset_kwargs(args))
+    from colocam_plugin.distributed import main_first
+
+    with main_first():  # a dataset may build a cache on first read
+        ds = create_dataset(args.dataset, args.root, args.split, **dataset_kwargs(args))
     model = load_classifier(args.classifier, device=args.device)
     data = f"{args.dataset} at {args.root}"
     check_classes(model.classes, ds.classes, checkpoint=args.classifier, data=data)
@@ -92,8 +109,10 @@ def run(args: argparse.Namespace) -> int:
         thresholds=thresholds,
         device=args.device,
         keep_cams=bool(args.save_cams),
-        progress=not args.no_progress,
+        progress=not args.no_progress and main,
     )
+    if not main:  # the scores are pooled on every rank; rank 0 prints and writes them
+        return 0
     print(format_table(results, ds.classes))
     if args.save_cams:  # the folder appears with every file, or not at all
         with atomic_dir(args.save_cams) as cams_dir:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
+from colocam_plugin import distributed
 from colocam_plugin.cli.argtypes import (
     comma_names,
     device_name,
@@ -93,24 +94,28 @@ def run_classifier(args: argparse.Namespace) -> int:
         amp=args.amp,
         seed=args.seed,
     )
-    ckpt, acc = train_stage1(
-        args.dataset,
-        args.root,
-        args.out,
-        config=cfg,
-        encoder=args.encoder,
-        output_stride=args.output_stride,
-        weights=args.weights,
-        pretrained=args.pretrained,
-        dataset_kwargs=dataset_kwargs(args),
-        device=resolve_device(args.device),
-        resume=not args.no_resume,
-        progress=not args.no_progress,
-    )
-    msg = f"classifier saved to {args.out} (epoch {ckpt['epoch']})"
-    if acc is not None:
-        msg += f"; test frame accuracy {acc:.1f}%"
-    print(msg)
+    # under torchrun: one process per device, gradients averaged (docs/distributed.md)
+    with distributed.session(resolve_device(args.device)) as device:
+        ckpt, acc = train_stage1(
+            args.dataset,
+            args.root,
+            args.out,
+            config=cfg,
+            encoder=args.encoder,
+            output_stride=args.output_stride,
+            weights=args.weights,
+            pretrained=args.pretrained,
+            dataset_kwargs=dataset_kwargs(args),
+            device=device,
+            resume=not args.no_resume,
+            progress=not args.no_progress and distributed.is_main(),
+        )
+        main = distributed.is_main()
+    if main:
+        msg = f"classifier saved to {args.out} (epoch {ckpt['epoch']})"
+        if acc is not None:
+            msg += f"; test frame accuracy {acc:.1f}%"
+        print(msg)
     return 0
 
 
@@ -239,20 +244,25 @@ def run_train(args: argparse.Namespace) -> int:
     }
     from colocam_plugin.cli.common import dataset_kwargs
 
-    ckpt = train_stage2(
-        args.classifier,
-        args.dataset,
-        args.root,
-        args.out,
-        config_overrides=overrides,
-        dataset_kwargs=dataset_kwargs(args),
-        cache_dir=args.cache_dir,
-        device=resolve_device(args.device),
-        resume=not args.no_resume,
-        progress=not args.no_progress,
-        eval_split=args.eval_split,
-        eval_every=args.eval_every,
-        keep_best=args.keep_best,
-    )
-    print(f"{ckpt['config']['method']} localizer saved to {args.out} (epoch {ckpt['epoch']})")
+    # under torchrun: one process per device, shots sharded (docs/distributed.md)
+    with distributed.session(resolve_device(args.device)) as device:
+        ckpt = train_stage2(
+            args.classifier,
+            args.dataset,
+            args.root,
+            args.out,
+            config_overrides=overrides,
+            dataset_kwargs=dataset_kwargs(args),
+            cache_dir=args.cache_dir,
+            device=device,
+            resume=not args.no_resume,
+            progress=not args.no_progress and distributed.is_main(),
+            eval_split=args.eval_split,
+            eval_every=args.eval_every,
+            keep_best=args.keep_best,
+        )
+        main = distributed.is_main()
+    if main:
+        method = ckpt["config"]["method"]
+        print(f"{method} localizer saved to {args.out} (epoch {ckpt['epoch']})")
     return 0

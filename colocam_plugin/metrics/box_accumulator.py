@@ -190,6 +190,69 @@ class BoxAccumulator:
         self.num_frames_without_boxes += other.num_frames_without_boxes
         return self
 
+    def dense_counts(self) -> np.ndarray:
+        """Every count in one flat int64 vector of fixed length, for an all-reduce.
+
+        The layout depends only on ``num_classes``, the thresholds and the
+        deltas, so the vectors of shards (processes) line up and their SUM,
+        given to :meth:`load_dense_counts`, is the merged accumulator (as
+        :meth:`merge`, without pickling): ``correct`` (C, 3, D, T), ``frames``
+        (C), ``frames_with_pred`` (C), ``num_frames_without_boxes`` (1).
+
+        Raises:
+            ValueError: ``num_classes`` was not given (the layout would vary).
+
+        Examples:
+            >>> a = BoxAccumulator(thresholds=4, num_classes=2)
+            >>> b = BoxAccumulator(thresholds=4, num_classes=2)
+            >>> a.update(np.eye(4)[None], [1], [np.array([[0, 0, 1, 1]])])
+            >>> b.load_dense_counts(a.dense_counts() + b.dense_counts())
+            >>> b.compute() == a.compute()
+            True
+        """
+        c = self._num_classes_for_dense()
+        shape = (c, _MODES, len(self._all_deltas), len(self.thresholds))
+        correct = np.zeros(shape, dtype=np.int64)
+        frames = np.zeros(c, dtype=np.int64)
+        with_pred = np.zeros(c, dtype=np.int64)
+        for k, v in self._correct.items():
+            correct[k] = v
+        for k, n in self._frames.items():
+            frames[k] = n
+        for k, n in self._frames_with_pred.items():
+            with_pred[k] = n
+        tail = np.array([self.num_frames_without_boxes], dtype=np.int64)
+        return np.concatenate([correct.ravel(), frames, with_pred, tail])
+
+    def load_dense_counts(self, counts: Any) -> None:
+        """Replace this accumulator's counts by a :meth:`dense_counts` vector (e.g. a sum).
+
+        Raises:
+            ShapeError: the vector's length does not fit this accumulator's layout.
+        """
+        c = self._num_classes_for_dense()
+        shape = (c, _MODES, len(self._all_deltas), len(self.thresholds))
+        size = int(np.prod(shape))
+        arr = _to_numpy(counts).astype(np.int64).ravel()
+        if arr.shape != (size + 2 * c + 1,):
+            raise ShapeError(
+                f"counts: expected {size + 2 * c + 1} dense counts for this accumulator, "
+                f"got {arr.shape}"
+            )
+        correct = arr[:size].reshape(shape)
+        frames = arr[size : size + c]
+        with_pred = arr[size + c : size + 2 * c]
+        # a class is present exactly when it has scored frames, as update() builds it
+        self._correct = {k: correct[k].copy() for k in range(c) if frames[k] > 0}
+        self._frames = {k: int(frames[k]) for k in range(c) if frames[k] > 0}
+        self._frames_with_pred = {k: int(with_pred[k]) for k in range(c) if with_pred[k] > 0}
+        self.num_frames_without_boxes = int(arr[-1])
+
+    def _num_classes_for_dense(self) -> int:
+        if self.num_classes is None:
+            raise ValueError("dense counts need the accumulator's num_classes")
+        return self.num_classes
+
     # -- results ---------------------------------------------------------------------------
     @property
     def num_frames(self) -> int:

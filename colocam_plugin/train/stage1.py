@@ -11,7 +11,6 @@ continues from it, so a crash loses at most one epoch.
 from __future__ import annotations
 
 import logging
-import math
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import asdict
@@ -23,7 +22,9 @@ import torch
 from torch import nn
 from tqdm.auto import tqdm
 
+from colocam_plugin import distributed
 from colocam_plugin.data.records import FrameRecord
+from colocam_plugin.errors import UsageError
 from colocam_plugin.models.classifier import WGAPClassifier
 from colocam_plugin.train.augment import ColourJitter, colour_augment
 from colocam_plugin.train.checkpoint import load_checkpoint, save_checkpoint
@@ -89,10 +90,44 @@ def evaluate_accuracy(
     batch_size: int = 32,
     device: str | torch.device = "cpu",
 ) -> float:
-    """Top-1 frame accuracy (%) of ``model`` on ``frames`` (eval transform)."""
-    preds = predict_classes(model, frames, load_batch, batch_size=batch_size, device=device)
-    correct = sum(int(k == f.label) for k, f in zip(preds, frames))
-    return 100.0 * correct / max(1, len(frames))
+    """Top-1 frame accuracy (%) of ``model`` on ``frames`` (eval transform).
+
+    Inside a process group the batches are dealt to the ranks (no padding)
+    and the correct counts summed: every rank returns the same accuracy.
+    """
+    if not distributed.is_distributed():
+        preds = predict_classes(model, frames, load_batch, batch_size=batch_size, device=device)
+        correct = sum(int(k == f.label) for k, f in zip(preds, frames))
+        return 100.0 * correct / max(1, len(frames))
+    hits = 0
+    for start in distributed.shard(range(0, len(frames), batch_size)):
+        chunk = frames[start : start + batch_size]
+        preds = predict_classes(model, chunk, load_batch, batch_size=batch_size, device=device)
+        hits += sum(int(k == f.label) for k, f in zip(preds, chunk))
+    total = distributed.all_reduce_sum(torch.tensor([hits], dtype=torch.int64))
+    return 100.0 * int(total[0]) / max(1, len(frames))
+
+
+def _rank_batches(order: list[int], batch_size: int) -> list[list[int]]:
+    """This rank's slice of every global batch of ``order`` (frame indices).
+
+    One process: the batches of ``batch_size`` of ``order``. In a group of
+    ``W``: ``order`` is padded by wrapping around to a multiple of ``W`` (as
+    ``DistributedSampler`` does, so every rank runs the same number of
+    steps), cut in global batches of ``batch_size``, and each global batch in
+    ``W`` equal slices; rank ``r`` takes slice ``r``. The ranks together see
+    the global batches of one process, up to the padding.
+    """
+    world, me = distributed.world_size(), distributed.rank()
+    if world == 1:
+        return [order[i : i + batch_size] for i in range(0, len(order), batch_size)]
+    padded = order + order[: (-len(order)) % world]
+    out = []
+    for i in range(0, len(padded), batch_size):
+        chunk = padded[i : i + batch_size]
+        part = len(chunk) // world
+        out.append(chunk[me * part : (me + 1) * part])
+    return out
 
 
 def train_classifier(
@@ -120,10 +155,21 @@ def train_classifier(
         classes: class names stored in the checkpoint.
         val_frames: optional frames whose accuracy is logged each epoch.
         resume: continue from ``out`` if it holds a checkpoint of the same config.
+
+    Inside a ``torchrun`` process group (:mod:`colocam_plugin.distributed`)
+    ``batch_size`` is the global batch, cut in equal slices, one per rank;
+    gradients are averaged by ``DistributedDataParallel``, so every rank
+    holds the same weights; only rank 0 writes the checkpoint.
     """
     cfg = config or Stage1Config()
     if not frames:
         raise ValueError("no training frames")
+    world = distributed.world_size()
+    if cfg.batch_size % world:
+        raise UsageError(
+            f"--batch-size {cfg.batch_size}: the global batch must be a multiple of "
+            f"the {world} processes (each takes an equal slice)"
+        )
     out = Path(out)
     model.to(device)
     opt = torch.optim.SGD(
@@ -135,6 +181,8 @@ def train_classifier(
     )
     sched = torch.optim.lr_scheduler.StepLR(opt, step_size=cfg.lr_step, gamma=cfg.lr_gamma)
     full_config = {**model.config, **asdict(cfg)}
+    if world > 1:  # the shards, hence the run, depend on the number of processes
+        full_config["world_size"] = world
     start_epoch = 0
     history: list[dict[str, Any]] = []
     if resume:
@@ -156,32 +204,34 @@ def train_classifier(
         grayscale_p=cfg.grayscale_p,
     )
     labels = np.array([f.label for f in frames])
+    net = distributed.wrap_model(model)  # DistributedDataParallel in a process group
     ckpt: dict[str, Any] = {}  # written after the first epoch
     for epoch in range(start_epoch, cfg.epochs):
         model.train()
         gen = torch.Generator().manual_seed(cfg.seed * 100_003 + epoch)
         # the global RNG (dropout, drop-path) restarts with the epoch too, so a
         # run resumed at this epoch repeats it bit for bit
-        torch.manual_seed(cfg.seed * 100_003 + epoch)
+        torch.manual_seed(distributed.rank_seed(cfg.seed * 100_003 + epoch))
         order = torch.randperm(len(frames), generator=gen).tolist()
-        n_batches = math.ceil(len(order) / cfg.batch_size)
+        if world > 1:  # same order on every rank; then each rank its own crops and flips
+            gen.manual_seed(distributed.rank_seed(cfg.seed * 100_003 + epoch))
+        batches = _rank_batches(order, cfg.batch_size)
         total, correct, loss_sum, skipped = 0, 0, 0.0, 0
         t0 = time.perf_counter()
         bar = tqdm(
-            range(n_batches),
+            batches,
             desc=f"stage1 epoch {epoch + 1}/{cfg.epochs}",
             disable=not progress,
             leave=False,
         )
-        for b in bar:
-            idx = order[b * cfg.batch_size : (b + 1) * cfg.batch_size]
+        for idx in bar:
             x = load_batch([frames[i] for i in idx], True, gen).to(device)
             x = colour_augment(x, jitter, gen)
             y = torch.as_tensor(labels[idx], device=device)
             with autocast(cfg.amp, device):
-                logits = model(x).float()
+                logits = net(x).float()
             loss = loss_fn(logits, y)
-            if not torch.isfinite(loss):
+            if not _all_finite(loss):
                 skipped += 1
                 opt.zero_grad(set_to_none=True)
                 continue
@@ -193,6 +243,11 @@ def train_classifier(
             loss_sum += float(loss.detach()) * len(idx)
             bar.set_postfix(loss=f"{loss_sum / max(1, total):.3f}")
         sched.step()
+        distributed.sync_buffers(model)  # every rank: the BatchNorm statistics rank 0 saves
+        if world > 1:  # the epoch's figures over every rank's frames
+            sums = torch.tensor([total, correct, loss_sum, skipped], dtype=torch.float64)
+            total_f, correct_f, loss_sum, skipped_f = distributed.all_reduce_sum(sums).tolist()
+            total, correct, skipped = int(total_f), int(correct_f), int(skipped_f) // world
         row = {
             "epoch": epoch + 1,
             "loss": loss_sum / max(1, total),
@@ -214,10 +269,25 @@ def train_classifier(
             "epoch": epoch + 1,
             "history": history,
         }
-        save_checkpoint(out, ckpt)
+        if distributed.is_main():
+            save_checkpoint(out, ckpt)
+        distributed.barrier()  # no rank runs ahead of the checkpoint on disk
     if not ckpt:  # nothing left to train: the checkpoint on disk is final
         ckpt = load_checkpoint(out, kind="classifier")
     return ckpt
+
+
+def _all_finite(loss: torch.Tensor) -> bool:
+    """``loss`` is finite on this rank and, in a process group, on every rank.
+
+    The ranks must agree to skip a step: a rank that skipped the backward
+    pass while another ran it would leave the gradient all-reduce hanging.
+    """
+    finite = bool(torch.isfinite(loss))
+    if not distributed.is_distributed():
+        return finite
+    bad = torch.tensor([0 if finite else 1], dtype=torch.int64)
+    return int(distributed.all_reduce_sum(bad)[0]) == 0
 
 
 def load_classifier(path: str | Path, *, device: str | torch.device = "cpu") -> WGAPClassifier:

@@ -36,8 +36,10 @@ import torch
 import torch.nn.functional as F
 from tqdm.auto import tqdm
 
+from colocam_plugin import distributed
 from colocam_plugin.data.io import read_image
 from colocam_plugin.data.records import Shot
+from colocam_plugin.errors import UsageError
 from colocam_plugin.models.classifier import WGAPClassifier
 from colocam_plugin.models.localizer import Localizer
 from colocam_plugin.train.augment import ColourJitter, colour_augment
@@ -104,9 +106,15 @@ class _FrameStore:
 
 
 def _sequence_batches(
-    sampler: Any, n: int, batch_frames: int, epoch: int, repeats: int
+    sampler: Any, n: int, batch_frames: int, epoch: int, repeats: int, world: int = 1
 ) -> list[list[tuple[int, Any]]]:
-    per_batch = max(1, batch_frames // n)
+    """The epoch's batches of sequences on this rank (``repeats`` passes over the shots).
+
+    ``batch_frames // n`` sequences make a global batch; in a group of
+    ``world`` processes each rank's batch holds ``1 / world`` of them (the
+    sampler already yields only this rank's shots).
+    """
+    per_batch = max(1, batch_frames // n) // world
     seqs = []
     for r in range(repeats):
         sampler.set_epoch(epoch * repeats + r)
@@ -173,8 +181,23 @@ def train_localizer(
     coloc = regs.losses.create(cfg.coloc_loss, weight=cfg.coloc_weight, sigma_rgb=cfg.sigma_rgb)
     coloc = coloc.to(device)
     size_loss = SizeLoss(weight=cfg.asc_weight).to(device)
+    world = distributed.world_size()
+    per_batch = max(1, cfg.batch_frames // cfg.n_frames)
+    if per_batch % world:
+        raise UsageError(
+            f"--batch-frames {cfg.batch_frames}: its {per_batch} sequence(s) of "
+            f"{cfg.n_frames} frames must be a multiple of the {world} processes "
+            "(each takes an equal share)"
+        )
+    # in a process group the sampler shards SHOTS: a sequence stays on one rank
+    shard_kw = {"num_replicas": world, "rank": distributed.rank()} if world > 1 else {}
     sampler = regs.samplers.create(
-        cfg.sampler, shots=shots, n_frames=cfg.n_frames, style=cfg.style, seed=cfg.seed
+        cfg.sampler,
+        shots=shots,
+        n_frames=cfg.n_frames,
+        style=cfg.style,
+        seed=cfg.seed,
+        **shard_kw,
     )
     opt = torch.optim.SGD(
         model.trainable_parameters(),
@@ -191,6 +214,8 @@ def train_localizer(
         **asdict(cfg),
         "classifier_fingerprint": state_fingerprint(classifier.state_dict()),
     }
+    if world > 1:  # the shards, hence the run, depend on the number of processes
+        full_config["world_size"] = world
     start_epoch = 0
     history: list[dict[str, Any]] = []
     if resume:
@@ -209,19 +234,22 @@ def train_localizer(
         if done is not None:
             return done
     store = _FrameStore()
+    main = distributed.is_main()  # only rank 0 writes files
     log_path = out.with_name(out.name + ".log.csv")
     val_path = out.with_name(out.name + ".val.csv")
-    out.parent.mkdir(parents=True, exist_ok=True)
-    for path in (log_path, val_path):
-        # a run killed mid-epoch left rows of the epoch it is about to repeat
-        _truncate_csv(path, after_epoch=start_epoch)
+    if main:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        for path in (log_path, val_path):
+            # a run killed mid-epoch left rows of the epoch it is about to repeat
+            _truncate_csv(path, after_epoch=start_epoch)
     global_step = sum(int(row.get("steps", 0)) for row in history)
     ckpt: dict[str, Any] = {}  # written after the first epoch
 
     best_path = out.with_name(out.stem + ".best" + out.suffix)
     best = -math.inf
     if start_epoch == 0:
-        best_path.unlink(missing_ok=True)
+        if main:
+            best_path.unlink(missing_ok=True)
     elif best_path.is_file():
         best = float(load_checkpoint(best_path, kind="localizer")["val"][select_metric])
 
@@ -229,12 +257,15 @@ def train_localizer(
         nonlocal best
         if evaluate is None:
             return
+        distributed.sync_buffers(model)  # every rank scores the same model (rank 0's)
         model.eval()
         with torch.no_grad():
             scores = evaluate(model)
         model.train()
-        _append_csv(val_path, {"epoch": epoch, "step": global_step, **scores})
-        log.info("%s step %d val %s", cfg.method, global_step, scores)
+        # the scores are pooled over every rank's frames: the same on every rank
+        if main:
+            _append_csv(val_path, {"epoch": epoch, "step": global_step, **scores})
+            log.info("%s step %d val %s", cfg.method, global_step, scores)
         if keep_best and scores[select_metric] > best:
             best = scores[select_metric]
             snapshot = {
@@ -247,7 +278,8 @@ def train_localizer(
                 "step": global_step,
                 "val": dict(scores),
             }
-            save_checkpoint(best_path, snapshot)
+            if main:
+                save_checkpoint(best_path, snapshot)
 
     jitter = ColourJitter(
         brightness=cfg.colour_jitter,
@@ -256,13 +288,16 @@ def train_localizer(
         hue=cfg.hue_jitter,
         grayscale_p=cfg.grayscale_p,
     )
+    net = distributed.wrap_model(model)  # DistributedDataParallel in a process group
     for epoch in range(start_epoch, cfg.epochs):
         model.train()
-        gen = torch.Generator().manual_seed(cfg.seed * 1_000_003 + epoch)
+        # each rank its own crops, flips and pseudo-label draws (rank 0: as one process)
+        seed = distributed.rank_seed(cfg.seed * 1_000_003 + epoch)
+        gen = torch.Generator().manual_seed(seed)
         # the global RNG restarts with the epoch too: a resumed run repeats it exactly
-        torch.manual_seed(cfg.seed * 1_000_003 + epoch)
+        torch.manual_seed(seed)
         batches = _sequence_batches(
-            sampler, cfg.n_frames, cfg.batch_frames, epoch, cfg.repeats_per_epoch
+            sampler, cfg.n_frames, cfg.batch_frames, epoch, cfg.repeats_per_epoch, world
         )
         sums: dict[str, float] = {}
         steps, skipped = 0, 0
@@ -273,9 +308,10 @@ def train_localizer(
             disable=not progress,
             leave=False,
         )
-        with log_path.open("a", newline="") as log_file:
+        # rank 0 logs its own steps; the other ranks write nowhere
+        with log_path.open("a", newline="") if main else _Discard() as log_file:
             writer = csv.DictWriter(log_file, fieldnames=LOG_COLUMNS)
-            if log_file.tell() == 0:
+            if main and log_file.tell() == 0:
                 writer.writeheader()
             for batch in bar:
                 images, cams = [], []
@@ -290,10 +326,10 @@ def train_localizer(
                 c = torch.cat(cams).to(device)
                 x = _augment_sequences(x, [len(idxs) for _, idxs in batch], jitter, gen)
                 terms, seg, probs = _loss_terms(
-                    model, x, c, cfg, crf, coloc, size_loss, gen, len(batch)
+                    net, x, c, cfg, crf, coloc, size_loss, gen, len(batch)
                 )
                 loss = torch.stack(list(terms.values())).sum()
-                if not torch.isfinite(loss):
+                if not _all_finite(loss):
                     skipped += 1
                     opt.zero_grad(set_to_none=True)
                     continue
@@ -322,6 +358,9 @@ def train_localizer(
                     run_evaluation(epoch + 1)
         sched.step()
         size_loss.step_epoch()
+        distributed.sync_buffers(model)  # every rank: the BatchNorm statistics rank 0 saves
+        if world > 1:
+            sums, skipped = _reduce_epoch_sums(sums, skipped, world)
         row = {
             "epoch": epoch + 1,
             **{k: v / max(1, steps) for k, v in sums.items()},
@@ -343,13 +382,61 @@ def train_localizer(
             "epoch": epoch + 1,
             "history": history,
         }
-        save_checkpoint(out, ckpt)
+        if main:
+            save_checkpoint(out, ckpt)
+        distributed.barrier()  # no rank runs ahead of the checkpoint on disk
     if evaluate is not None and start_epoch < cfg.epochs:
         if eval_every <= 0 or global_step % eval_every != 0:
             run_evaluation(cfg.epochs)
     if not ckpt:
         ckpt = load_checkpoint(out, kind="localizer")
     return ckpt
+
+
+class _Discard:
+    """A write-only sink for the ranks that do not log (``open`` without a file)."""
+
+    def __enter__(self) -> _Discard:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        return None
+
+    def write(self, text: str) -> int:
+        return len(text)
+
+    def tell(self) -> int:
+        return 0
+
+
+def _all_finite(loss: torch.Tensor) -> bool:
+    """``loss`` is finite on this rank and, in a process group, on every rank.
+
+    The ranks must agree to skip a step: a rank that skipped the backward
+    pass while another ran it would leave the gradient all-reduce hanging.
+    """
+    finite = bool(torch.isfinite(loss))
+    if not distributed.is_distributed():
+        return finite
+    bad = torch.tensor([0 if finite else 1], dtype=torch.int64)
+    return int(distributed.all_reduce_sum(bad)[0]) == 0
+
+
+def _reduce_epoch_sums(
+    sums: dict[str, float], skipped: int, world: int
+) -> tuple[dict[str, float], int]:
+    """The epoch's per-term sums over every rank, scaled to one rank's steps.
+
+    Every rank runs the same number of steps, so ``sum / steps`` afterwards is
+    the mean over all ranks' steps. A term some rank never had (e.g. ``pl``
+    when no seed was drawn) is kept if any rank had it. ``skipped`` is the
+    same on every rank (the ranks skip together).
+    """
+    names = list(TERMS)
+    vec = [sums.get(k, 0.0) for k in names] + [float(k in sums) for k in names]
+    total = distributed.all_reduce_sum(torch.tensor(vec, dtype=torch.float64)).tolist()
+    out = {k: total[i] / world for i, k in enumerate(names) if total[len(names) + i] > 0}
+    return out, skipped
 
 
 def _truncate_csv(path: Path, *, after_epoch: int) -> None:
@@ -384,7 +471,7 @@ def _augment_sequences(
 
 
 def _loss_terms(
-    model: Localizer,
+    model: torch.nn.Module,
     x: torch.Tensor,
     cams: torch.Tensor,
     cfg: Stage2Config,
