@@ -162,6 +162,18 @@ def add_train_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--head", default=d.head)
     p.add_argument("--sampler", default=d.sampler)
     p.add_argument(
+        "--workers",
+        type=nonneg_int,
+        default=d.workers,
+        help="DataLoader processes that decode and transform frames (0: in the main process)",
+    )
+    p.add_argument(
+        "--cache-frames",
+        type=nonneg_int,
+        default=d.cache_frames,
+        help="decoded frames kept per worker, least recently used dropped (0: none)",
+    )
+    p.add_argument(
         "--cache-dir",
         type=output_dir,
         default=None,
@@ -236,6 +248,8 @@ def run_train(args: argparse.Namespace) -> int:
         "amp": args.amp,
         "head": args.head,
         "sampler": args.sampler,
+        "workers": args.workers,
+        "cache_frames": args.cache_frames,
         "seed": args.seed,
         "use_pl": "pl" in terms,
         "use_crf": "crf" in terms,

@@ -118,6 +118,12 @@ class Stage2Config:
     coloc_loss: str = "coloc"
     sampler: str = "sequence"
     repeats_per_epoch: int = 1
+    #: DataLoader worker processes that decode, resize, crop and flip the frames
+    #: (0: the main process); results do not depend on it
+    workers: int = 0
+    #: decoded frames each worker keeps (least recently used dropped; 0: none):
+    #: memory is bounded by this and the batch, not by the dataset
+    cache_frames: int = 0
     amp: str = "auto"
     #: colour augmentation shared by a sequence's frames
     #: (:mod:`colocam_plugin.train.augment`; not in the paper; 0: off)

@@ -26,6 +26,7 @@ import csv
 import logging
 import math
 import time
+from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from dataclasses import asdict
 from pathlib import Path
@@ -89,20 +90,78 @@ def load_localizer(path: str | Path, *, device: str | torch.device = "cpu") -> L
     return model.to(device).eval()
 
 
-class _FrameStore:
-    """Decoded frames kept in memory (small sets) or read on demand."""
+class _LRUFrames:
+    """Decoded frames, the ``capacity`` most recently used kept (0: none kept).
 
-    def __init__(self, max_items: int = 20_000) -> None:
-        self._items: dict[Path, np.ndarray] = {}
-        self.max_items = max_items
+    Each DataLoader worker holds its own; memory is bounded by the capacity the
+    user sets (``Stage2Config.cache_frames``), not by the dataset.
+    """
+
+    def __init__(self, capacity: int) -> None:
+        self.capacity = max(0, int(capacity))
+        self._items: OrderedDict[Path, np.ndarray] = OrderedDict()
 
     def get(self, path: Path) -> np.ndarray:
         img = self._items.get(path)
-        if img is None:
-            img = read_image(path)
-            if len(self._items) < self.max_items:
-                self._items[path] = img
+        if img is not None:
+            self._items.move_to_end(path)
+            return img
+        img = read_image(path)
+        if self.capacity:
+            self._items[path] = img
+            if len(self._items) > self.capacity:
+                self._items.popitem(last=False)
         return img
+
+
+class _SequenceData(torch.utils.data.Dataset):  # type: ignore[type-arg]
+    """One item = one training batch: ``(seed, [(shot index, frame indices), ...])``.
+
+    Decodes the frames, resizes, crops and flips each sequence identically
+    (with its pseudo-label CAMs), drawing from a generator seeded by the
+    item's ``seed``: the result does not depend on which worker (or the main
+    process) builds it, nor on the order batches are prefetched in.
+    """
+
+    def __init__(
+        self,
+        shots: Sequence[Shot],
+        pseudo_cams: torch.Tensor,
+        offsets: np.ndarray,
+        transform: Any,
+        cache_frames: int,
+    ) -> None:
+        self.shots, self.pseudo_cams, self.offsets = shots, pseudo_cams, offsets
+        self.transform = transform
+        self.cache = _LRUFrames(cache_frames)
+
+    def __getitem__(
+        self, item: tuple[int, list[tuple[int, Any]]]
+    ) -> tuple[torch.Tensor, torch.Tensor, list[int]]:
+        seed, batch = item
+        gen = torch.Generator().manual_seed(seed)
+        images, cams = [], []
+        for shot_idx, idxs in batch:
+            shot = self.shots[shot_idx]
+            frames = [self.cache.get(shot.frames[i].path) for i in idxs]
+            clip_cams = self.pseudo_cams[[self.offsets[shot_idx] + i for i in idxs]].float()
+            res = self.transform(frames, cams=clip_cams.numpy(), generator=gen)
+            images.append(res.frames)
+            cams.append(torch.as_tensor(res.cams))
+        return torch.cat(images), torch.cat(cams), [len(idxs) for _, idxs in batch]
+
+
+def _batch_loader(data: _SequenceData, items: list[Any], workers: int, pin: bool) -> Any:
+    """A DataLoader over whole batches (``batch_size=None``), ``workers`` processes."""
+    return torch.utils.data.DataLoader(
+        data,
+        batch_size=None,
+        sampler=items,
+        num_workers=workers,
+        pin_memory=pin,
+        prefetch_factor=2 if workers else None,
+        persistent_workers=False,
+    )
 
 
 def _sequence_batches(
@@ -214,6 +273,9 @@ def train_localizer(
         **asdict(cfg),
         "classifier_fingerprint": state_fingerprint(classifier.state_dict()),
     }
+    # how frames are loaded does not change the result: not part of the run's identity
+    for key in ("workers", "cache_frames"):
+        full_config.pop(key, None)
     if world > 1:  # the shards, hence the run, depend on the number of processes
         full_config["world_size"] = world
     start_epoch = 0
@@ -233,7 +295,7 @@ def train_localizer(
         )
         if done is not None:
             return done
-    store = _FrameStore()
+    data = _SequenceData(shots, pseudo_cams, offsets, transform, cfg.cache_frames)
     main = distributed.is_main()  # only rank 0 writes files
     log_path = out.with_name(out.name + ".log.csv")
     val_path = out.with_name(out.name + ".val.csv")
@@ -299,11 +361,20 @@ def train_localizer(
         batches = _sequence_batches(
             sampler, cfg.n_frames, cfg.batch_frames, epoch, cfg.repeats_per_epoch, world
         )
+        # one seed per batch for its crops and flips, drawn up front: batches can
+        # be built by any worker, in any order, with the same result
+        data_gen = torch.Generator().manual_seed(seed + 7919)
+        items = [
+            (int(v), b)
+            for v, b in zip(torch.randint(0, 2**62, (len(batches),), generator=data_gen), batches)
+        ]
+        loader = _batch_loader(data, items, cfg.workers, pin=torch.device(device).type == "cuda")
         sums: dict[str, float] = {}
         steps, skipped = 0, 0
         t0 = time.perf_counter()
         bar = tqdm(
-            batches,
+            loader,
+            total=len(items),
             desc=f"{cfg.method} epoch {epoch + 1}/{cfg.epochs}",
             disable=not progress,
             leave=False,
@@ -313,20 +384,12 @@ def train_localizer(
             writer = csv.DictWriter(log_file, fieldnames=LOG_COLUMNS)
             if main and log_file.tell() == 0:
                 writer.writeheader()
-            for batch in bar:
-                images, cams = [], []
-                for shot_idx, idxs in batch:
-                    shot = shots[shot_idx]
-                    frames = [store.get(shot.frames[i].path) for i in idxs]
-                    clip_cams = pseudo_cams[[offsets[shot_idx] + i for i in idxs]].float()
-                    res = transform(frames, cams=clip_cams.numpy(), generator=gen)
-                    images.append(res.frames)
-                    cams.append(torch.as_tensor(res.cams))
-                x = torch.cat(images).to(device)
-                c = torch.cat(cams).to(device)
-                x = _augment_sequences(x, [len(idxs) for _, idxs in batch], jitter, gen)
+            for x_cpu, c_cpu, lengths in bar:
+                x = x_cpu.to(device, non_blocking=True)
+                c = c_cpu.to(device, non_blocking=True)
+                x = _augment_sequences(x, list(lengths), jitter, gen)
                 terms, seg, probs = _loss_terms(
-                    net, x, c, cfg, crf, coloc, size_loss, gen, len(batch)
+                    net, x, c, cfg, crf, coloc, size_loss, gen, len(lengths)
                 )
                 loss = torch.stack(list(terms.values())).sum()
                 if not _all_finite(loss):

@@ -117,3 +117,35 @@ def test_stage2_resume_after_kill_is_bitwise_equal(
     with (tmp_path / "run.pt.log.csv").open() as fh:
         steps = [int(r["step"]) for r in csv.DictReader(fh)]
     assert steps == list(range(1, 3 * steps_per_epoch + 1))
+
+
+def test_stage2_dataloader_workers_and_frame_cache_do_not_change_the_result(
+    shots: list, tmp_path: Path
+) -> None:
+    """Frames built in worker processes (any prefetch order) train the same weights."""
+    n_frames = sum(len(s) for s in shots)
+    cams = torch.rand(n_frames, 8, 8, generator=torch.Generator().manual_seed(2))
+    base = {
+        "method": "colocam",
+        "n_frames": 2,
+        "epochs": 1,
+        "batch_frames": 4,
+        "image_size": 32,
+        "resize": 36,
+        "crf_step": 0.5,
+        "amp": "none",
+    }
+    clf = _classifier()
+    ref = train_localizer(
+        clf, shots, cams, tmp_path / "w0.pt", config=Stage2Config(**base), progress=False
+    )
+    two = train_localizer(
+        clf,
+        shots,
+        cams,
+        tmp_path / "w2.pt",
+        config=Stage2Config(**base, workers=2, cache_frames=8),
+        progress=False,
+    )
+    _assert_same_weights(ref["state_dict"], two["state_dict"])
+    assert "workers" not in two["config"]  # loading is not part of the run's identity
