@@ -32,6 +32,7 @@ QUICK_ARGS: dict[str, list[str]] = {
     "startup": ["--repeats", "2"],
     "kornia_ops": ["--repeats", "2"],
     "localize": ["--quick"],
+    "cost": ["--quick", "--threads", "1"],
     "ablation": ["--seeds", "0", "--epochs", "1", "--classifier-epochs", "1"],
     "classifier": ["--seeds", "0", "--classifier-epochs", "1"],
     "curves": ["--epochs", "1", "--classifier-epochs", "1", "--repeats", "1"],

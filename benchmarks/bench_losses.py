@@ -2,7 +2,7 @@
 
 Run from the repository root::
 
-    .venv/bin/python benchmarks/bench_losses.py [--repeats 15] [--quick] [--threads N]
+    .venv/bin/python benchmarks/bench_losses.py [--repeats 15] [--quick] [--threads N] [--out DIR]
 
 On a shared machine where another process keeps a core busy, torch's 2-thread
 OpenMP kernels can stall for a scheduler slice (~200 ms per call); ``--threads 1``
@@ -20,9 +20,7 @@ bound on the peak).
 from __future__ import annotations
 
 import argparse
-import json
 import os
-import platform
 import statistics
 import time
 from collections.abc import Callable
@@ -31,11 +29,11 @@ from pathlib import Path
 import kornia
 import torch
 import torch.nn.functional as F
+from _common import RESULTS, env_line, environment, write_results
 from skimage import data
 
 from colocam_plugin.losses import coloc_energy, crf_energy, dense_coloc_energy, dense_crf_energy
 
-RESULTS = Path(__file__).resolve().parent / "results"
 PHOTOS = [data.chelsea(), data.astronaut(), data.coffee(), data.rocket()]
 
 
@@ -171,6 +169,7 @@ def main() -> None:
         default=0,
         help="torch CPU threads (0: torch's default); 1 is robust on a shared, loaded machine",
     )
+    parser.add_argument("--out", type=Path, default=RESULTS, help="results folder")
     args = parser.parse_args()
     if args.threads > 0:
         torch.set_num_threads(args.threads)
@@ -238,17 +237,10 @@ def main() -> None:
     report = {
         "command": "python benchmarks/bench_losses.py"
         + (" --quick" if args.quick else "")
+        + (f" --repeats {args.repeats}" if args.repeats != 15 else "")
         + (f" --threads {args.threads}" if args.threads > 0 else ""),
-        "versions": {
-            "python": platform.python_version(),
-            "torch": torch.__version__,
-            "kornia": kornia.__version__,
-        },
-        "device": torch.cuda.get_device_name()
-        if device == "cuda"
-        else platform.processor() or "cpu",
-        "threads": torch.get_num_threads(),
-        "cpu_count": os.cpu_count(),
+        "environment": environment(device),
+        "kornia": kornia.__version__,
         "load_average_at_start": load_at_start,
         "load_average_at_end": os.getloadavg(),
         "timing": rows,
@@ -256,15 +248,11 @@ def main() -> None:
         "accuracy_float64_vs_exact": errors,
         "speed_bar_coloc_n4_224_fwd_bwd_ms": bar["ms"],
     }
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    (RESULTS / "losses.json").write_text(json.dumps(report, indent=2) + "\n")
     lines = [
         "# Loss benchmarks",
         "",
-        f"Command: `{report['command']}`; device: {report['device']} ({device}, "
-        f"{report['threads']} threads); torch {torch.__version__}; 1-min load average "
-        f"{load_at_start[0]:.2f} at start, {report['load_average_at_end'][0]:.2f} at end "
-        f"({report['cpu_count']} cores).",
+        f"Command: `{report['command']}`. {env_line(report['environment'])} 1-min load "
+        f"average {load_at_start[0]:.2f} at start, {report['load_average_at_end'][0]:.2f} at end.",
         "",
         "## Forward + backward time (float32, median) and memory",
         "",
@@ -315,7 +303,7 @@ def main() -> None:
         f"| {e['grad_cosine']:.5f} |"
         for e in errors
     ]
-    (RESULTS / "losses.md").write_text("\n".join(lines) + "\n")
+    write_results(args.out, "losses", report, lines)
     print("\n".join(lines))
 
 

@@ -60,6 +60,9 @@ POSITION_TOL = 2e-3
 #: more terms than this and the 5-D grid is used instead (it has at most 25
 #: position nodes per colour cell)
 _MAX_RANK = 16
+#: most (pixel x class x eigen-term) values built at once (8 MiB of float32):
+#: a frame of 224x224, K = 2, R = 13 has 1.3M
+_CHUNK_VALUES = 1 << 21
 
 
 @functools.lru_cache(maxsize=32)
@@ -170,11 +173,26 @@ def crf_energy(
         if psi.shape[0] <= _MAX_RANK:
             colour_step = CRF_STEP[1] if step is None else step
             rank = psi.shape[0]
-            # (B, K, 1, HW) * (R, HW) -> (B, K*R, HW): R colour-only energies per frame
-            values = (probs.reshape(b, k, 1, h * w).to(dtype) * psi).reshape(b, k * rank, h * w)
-            colours = [images[:, 0], images[:, 1], images[:, 2]]
-            energy = gaussian_grid_energy(values, colours, [sigma_rgb] * 3, step=colour_step)
-            return energy.to(probs.dtype)
+            psi_t = psi.T.reshape(1, h * w, 1, rank)
+            # frames in chunks of at most _CHUNK_VALUES values: the per-frame cost then
+            # stays flat in B (a bigger buffer is mmapped and page-faulted on every call)
+            per_chunk = max(1, _CHUNK_VALUES // (k * rank * h * w))
+            energies = []
+            for i in range(0, b, per_chunk):
+                frames = probs[i : i + per_chunk].to(dtype)
+                # (b', HW, K, 1) * (1, HW, 1, R) -> (b', HW, K*R): R colour-only
+                # energies per frame, a pixel's K*R values side by side
+                values = (frames.flatten(2).transpose(1, 2).unsqueeze(3) * psi_t).flatten(2)
+                rgb = images[i : i + per_chunk]
+                energies.append(
+                    gaussian_grid_energy(
+                        values.transpose(1, 2),
+                        [rgb[:, 0], rgb[:, 1], rgb[:, 2]],
+                        [sigma_rgb] * 3,
+                        step=colour_step,
+                    )
+                )
+            return torch.cat(energies).to(probs.dtype)
     ys = torch.arange(h, dtype=dtype, device=probs.device).view(1, h, 1).expand(1, h, w)
     xs = torch.arange(w, dtype=dtype, device=probs.device).view(1, 1, w).expand(1, h, w)
     features = [ys, xs, images[:, 0], images[:, 1], images[:, 2]]

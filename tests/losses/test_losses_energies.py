@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import pytest
 import torch
 import torch.nn.functional as F
@@ -254,3 +256,87 @@ def test_shape_errors(call, message: str) -> None:  # type: ignore[no-untyped-de
 def test_bad_step_raises() -> None:
     with pytest.raises(ValueError, match=r"step: expected a grid spacing in \(0, 1.5\]"):
         coloc_energy(torch.rand(1, 1, 2, 4, 4), torch.rand(1, 1, 3, 4, 4), step=2.0)
+
+
+# ---------------------------------------------------------------- per-frame grids (no cliff)
+
+
+def narrow_and_wide_frames(size: int = 24) -> torch.Tensor:
+    """(3, 3, size, size) float64 frames: wide colour range, narrow (40..80), wide."""
+    g = torch.Generator().manual_seed(5)
+    wide = torch.rand(2, 3, size, size, generator=g, dtype=torch.float64) * 255
+    narrow = 40 + torch.rand(1, 3, size, size, generator=g, dtype=torch.float64) * 40
+    return torch.cat([wide[:1], narrow, wide[1:]])
+
+
+def test_each_group_gets_a_grid_sized_by_its_own_range() -> None:
+    import colocam_plugin.losses.bilateral_grid as grid
+
+    images = narrow_and_wide_frames()
+    colours = [images[:, c] for c in range(3)]
+    calls = grid._group_grids(colours, [5.0] * 3, 3, 24 * 24, 2)
+    shapes = {g: sizes for members, sizes, _ in calls for g in members}
+    assert sorted(shapes) == [0, 1, 2]
+    # the narrow frame's grid (40 levels / 5 = 9 nodes, rounded to 12) is not the wide one's
+    assert all(n <= 12 for n in shapes[1])
+    assert all(n >= 48 for n in shapes[0]) and shapes[0] == shapes[2]
+    for members, sizes, nodes in calls:
+        assert nodes.shape == (len(members) * 24 * 24,)
+        assert 0 <= int(nodes.min()) and int(nodes.max()) < math.prod(sizes) * len(members)
+
+
+def test_crf_energy_of_a_frame_does_not_depend_on_its_batch() -> None:
+    images = narrow_and_wide_frames()
+    probs = smooth_probs((3, 2, 24, 24), seed=7).requires_grad_()
+    batch = crf_energy(probs, images)
+    (g_batch,) = torch.autograd.grad(batch.sum(), probs)
+    for t in range(3):  # order kept, and each frame as if alone
+        p = probs[t : t + 1].detach().requires_grad_()
+        alone = crf_energy(p, images[t : t + 1])
+        (g_alone,) = torch.autograd.grad(alone.sum(), p)
+        torch.testing.assert_close(batch[t : t + 1], alone)
+        torch.testing.assert_close(g_batch[t : t + 1], g_alone)
+
+
+def test_padded_grids_leave_the_energy_unchanged(monkeypatch: pytest.MonkeyPatch) -> None:
+    import colocam_plugin.losses.bilateral_grid as grid
+
+    images = narrow_and_wide_frames()
+    probs = smooth_probs((3, 2, 24, 24), seed=8)
+    exact_sizes = crf_energy(probs, images)
+    monkeypatch.setattr(grid, "_SIZE_QUANTUM", 1000)  # every grid padded to the largest
+    padded = crf_energy(probs, images)
+    torch.testing.assert_close(padded, exact_sizes, rtol=1e-10, atol=0)
+    monkeypatch.setattr(grid, "_SIZE_QUANTUM", 1)  # every grid at its exact size
+    torch.testing.assert_close(crf_energy(probs, images), exact_sizes, rtol=1e-10, atol=0)
+
+
+def test_coloc_keeps_one_grid_over_all_frames_of_a_sequence() -> None:
+    # cross-frame pairs add (W > 0, probs > 0): the sequence's energy is below the
+    # sum of its frames' energies, and matches the dense energy over all n*H*W pixels
+    images = narrow_and_wide_frames(16)[None]  # (1, 3, 3, 16, 16)
+    images[:, 1] = images[:, 0] + 5.0  # frame 1 shares frame 0's colours (nearly)
+    probs = smooth_probs((1, 3, 2, 16, 16), seed=9)
+    sequence = coloc_energy(probs, images)
+    frames = sum(coloc_energy(probs[:, t : t + 1], images[:, t : t + 1]) for t in range(3))
+    assert (sequence < 1.5 * frames).all()  # frames 0 and 1 interact: far below the sum
+    exact = dense_coloc_energy(probs, images)
+    assert (sequence / exact - 1).abs().max().item() <= 0.02
+
+
+@pytest.mark.parametrize("step", [None, (0.5,) * 5])  # low-rank colour grids; the 5-D grid
+def test_skipping_empty_grid_lines_is_exact(
+    monkeypatch: pytest.MonkeyPatch, step: tuple[float, ...] | None
+) -> None:
+    import colocam_plugin.losses.bilateral_grid as grid
+
+    images = narrow_and_wide_frames()
+    probs = smooth_probs((3, 2, 24, 24), seed=10).requires_grad_()
+    results = []
+    for skip in (True, False):
+        monkeypatch.setattr(grid, "_SKIP_EMPTY", skip)
+        energy = crf_energy(probs, images, sigma_xy=10.0, step=step)
+        results.append((energy, *torch.autograd.grad(energy.sum(), probs)))
+    for sparse, dense in zip(*results):
+        torch.testing.assert_close(sparse, dense, rtol=1e-10, atol=1e-12)
+    assert (results[0][0] < 0).all()
