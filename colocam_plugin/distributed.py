@@ -44,6 +44,7 @@ from typing import Any, TypeVar
 from colocam_plugin.errors import ColocamError
 
 __all__ = [
+    "all_finite",
     "all_gather_object",
     "all_reduce_sum",
     "barrier",
@@ -304,3 +305,18 @@ def wrap_model(model: Any) -> Any:
     from torch.nn.parallel import DistributedDataParallel
 
     return DistributedDataParallel(model)
+
+
+def all_finite(loss: Any) -> bool:
+    """``loss`` is finite on this rank and, in a process group, on every rank.
+
+    The ranks must agree to skip a step: a rank that skipped the backward
+    pass while another ran it would leave the gradient all-reduce hanging.
+    """
+    import torch
+
+    finite = bool(torch.isfinite(loss))
+    if not is_distributed():
+        return finite
+    bad = torch.tensor([0 if finite else 1], dtype=torch.int64)
+    return int(all_reduce_sum(bad)[0]) == 0

@@ -16,7 +16,7 @@ from colocam_plugin.cli.argtypes import (
     positive_int,
 )
 
-__all__ = ["add_arguments", "run"]
+__all__ = ["add_arguments", "prepare", "run", "write_outputs"]
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -67,13 +67,19 @@ def _device(args: argparse.Namespace) -> str:
     return resolve_device(args.device)
 
 
-def _run(args: argparse.Namespace, *, main: bool) -> int:
-    """The command in one process, or on one rank (only ``main`` prints and writes)."""
+def prepare(
+    args: argparse.Namespace, *, what: str = "evaluate"
+) -> tuple[Any, Any, dict[str, Any], int]:
+    """Dataset, classifier, ``{display name: CAM method}`` and input size from the flags.
+
+    Shared by ``evaluate`` and ``gallery``. Unknown method names fail before
+    any data is read; classifiers and localizers trained on other classes
+    are refused with both class lists.
+    """
     from colocam_plugin.api import create_cam_method, create_dataset
-    from colocam_plugin.atomic import atomic_dir, atomic_write
     from colocam_plugin.cli.common import dataset_kwargs
-    from colocam_plugin.errors import UsageError
-    from colocam_plugin.harness import evaluate_methods, format_table, save_cams_npz
+    from colocam_plugin.distributed import main_first
+    from colocam_plugin.errors import DataError, UsageError
     from colocam_plugin.train.checkpoint import check_classes
     from colocam_plugin.train.stage1 import load_classifier
 
@@ -81,9 +87,7 @@ def _run(args: argparse.Namespace, *, main: bool) -> int:
     for name in filter(None, (m.strip() for m in args.methods.split(","))):
         methods[name] = create_cam_method(name)
     if not methods and not args.localizers.strip(","):
-        raise UsageError("--methods and --localizers are both empty: nothing to evaluate")
-    from colocam_plugin.distributed import main_first
-
+        raise UsageError(f"--methods and --localizers are both empty: nothing to {what}")
     with main_first():  # a dataset may build a cache on first read
         ds = create_dataset(args.dataset, args.root, args.split, **dataset_kwargs(args))
     model = load_classifier(args.classifier, device=args.device)
@@ -95,9 +99,30 @@ def _run(args: argparse.Namespace, *, main: bool) -> int:
         check_classes(loc.classes, ds.classes, checkpoint=path, data=data)
         methods[_unique(loc.name, methods)] = loc
     if not ds.frames:
-        from colocam_plugin.errors import DataError
-
         raise DataError(f"{args.root}: split {args.split!r} of {args.dataset} has no frames")
+    return ds, model, methods, int(size)
+
+
+def write_outputs(results: dict[str, Any], args: argparse.Namespace) -> None:
+    """``--save-cams`` (a folder of score npz, all or nothing) and ``--json``, atomically."""
+    from colocam_plugin.atomic import atomic_dir, atomic_write
+    from colocam_plugin.harness import save_cams_npz
+
+    if args.save_cams:  # the folder appears with every file, or not at all
+        with atomic_dir(args.save_cams) as cams_dir:
+            for name, res in results.items():
+                save_cams_npz(res, Path(cams_dir) / f"{name}.npz")
+    if args.json:
+        payload = {name: res.scores for name, res in results.items()}
+        with atomic_write(args.json) as fh:
+            fh.write(json.dumps(payload, indent=2, sort_keys=True, default=float) + "\n")
+
+
+def _run(args: argparse.Namespace, *, main: bool) -> int:
+    """The command in one process, or on one rank (only ``main`` prints and writes)."""
+    from colocam_plugin.harness import evaluate_methods, format_table
+
+    ds, model, methods, size = prepare(args)
     thresholds = args.thresholds or (1000 if args.split == "test" else 250)
     results = evaluate_methods(
         model,
@@ -114,14 +139,7 @@ def _run(args: argparse.Namespace, *, main: bool) -> int:
     if not main:  # the scores are pooled on every rank; rank 0 prints and writes them
         return 0
     print(format_table(results, ds.classes))
-    if args.save_cams:  # the folder appears with every file, or not at all
-        with atomic_dir(args.save_cams) as cams_dir:
-            for name, res in results.items():
-                save_cams_npz(res, Path(cams_dir) / f"{name}.npz")
-    if args.json:
-        payload = {name: res.scores for name, res in results.items()}
-        with atomic_write(args.json) as fh:
-            fh.write(json.dumps(payload, indent=2, sort_keys=True, default=float) + "\n")
+    write_outputs(results, args)
     return 0
 
 

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import argparse
 from pathlib import Path
-from typing import Any
 
 from colocam_plugin.cli.argtypes import output_dir, positive_int
 
@@ -43,10 +42,13 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from colocam_plugin.cli.run_eval import prepare, write_outputs
+    from colocam_plugin.devices import resolve_device
     from colocam_plugin.gallery import write_html_gallery
     from colocam_plugin.harness import evaluate_methods, format_table
 
-    ds, model, methods, size = _prepare(args)
+    args.device = resolve_device(args.device)
+    ds, model, methods, size = prepare(args, what="show")
     results = evaluate_methods(
         model,
         ds.frames,
@@ -60,7 +62,7 @@ def run(args: argparse.Namespace) -> int:
         progress=not args.no_progress,
     )
     print(format_table(results, ds.classes))
-    _save_like_evaluate(results, args)
+    write_outputs(results, args)
     index = write_html_gallery(
         ds.frames,
         results,
@@ -76,50 +78,3 @@ def run(args: argparse.Namespace) -> int:
     )
     print(f"gallery written to {index}")
     return 0
-
-
-# `_prepare` and `_save_like_evaluate` are `colocam evaluate`'s steps (cli/run_eval.py
-# keeps them inline in its `run`); they belong in run_eval as shared functions.
-def _prepare(args: argparse.Namespace) -> tuple[Any, Any, dict[str, Any], int]:
-    """Dataset, classifier, ``{display name: CAM method}`` and input size, as evaluate does."""
-    from colocam_plugin.api import create_cam_method, create_dataset
-    from colocam_plugin.cli.common import dataset_kwargs
-    from colocam_plugin.cli.run_eval import _unique
-    from colocam_plugin.devices import resolve_device
-    from colocam_plugin.errors import UsageError
-    from colocam_plugin.train.checkpoint import check_classes
-    from colocam_plugin.train.stage1 import load_classifier
-
-    args.device = resolve_device(args.device)
-    methods: dict[str, Any] = {}  # unknown names fail here, before any data is read
-    for name in filter(None, (m.strip() for m in args.methods.split(","))):
-        methods[name] = create_cam_method(name)
-    if not methods and not args.localizers.strip(","):
-        raise UsageError("--methods and --localizers are both empty: nothing to show")
-    ds = create_dataset(args.dataset, args.root, args.split, **dataset_kwargs(args))
-    model = load_classifier(args.classifier, device=args.device)
-    data = f"{args.dataset} at {args.root}"
-    check_classes(model.classes, ds.classes, checkpoint=args.classifier, data=data)
-    size = args.image_size or model.checkpoint_config.get("image_size", 224)
-    for path in filter(None, (m.strip() for m in args.localizers.split(","))):
-        loc = create_cam_method("localizer", checkpoint=path, device=args.device)
-        check_classes(loc.classes, ds.classes, checkpoint=path, data=data)
-        methods[_unique(loc.name, methods)] = loc
-    return ds, model, methods, int(size)
-
-
-def _save_like_evaluate(results: dict[str, Any], args: argparse.Namespace) -> None:
-    """``--save-cams`` and ``--json``, inherited from evaluate's options, written as it does."""
-    import json
-
-    from colocam_plugin.atomic import atomic_dir, atomic_write
-    from colocam_plugin.harness import save_cams_npz
-
-    if args.save_cams:
-        with atomic_dir(args.save_cams) as cams_dir:
-            for name, res in results.items():
-                save_cams_npz(res, Path(cams_dir) / f"{name}.npz")
-    if args.json:
-        payload = {name: res.scores for name, res in results.items()}
-        with atomic_write(args.json) as fh:
-            fh.write(json.dumps(payload, indent=2, sort_keys=True, default=float) + "\n")

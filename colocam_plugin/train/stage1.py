@@ -231,7 +231,7 @@ def train_classifier(
             with autocast(cfg.amp, device):
                 logits = net(x).float()
             loss = loss_fn(logits, y)
-            if not _all_finite(loss):
+            if not distributed.all_finite(loss):
                 skipped += 1
                 opt.zero_grad(set_to_none=True)
                 continue
@@ -275,19 +275,6 @@ def train_classifier(
     if not ckpt:  # nothing left to train: the checkpoint on disk is final
         ckpt = load_checkpoint(out, kind="classifier")
     return ckpt
-
-
-def _all_finite(loss: torch.Tensor) -> bool:
-    """``loss`` is finite on this rank and, in a process group, on every rank.
-
-    The ranks must agree to skip a step: a rank that skipped the backward
-    pass while another ran it would leave the gradient all-reduce hanging.
-    """
-    finite = bool(torch.isfinite(loss))
-    if not distributed.is_distributed():
-        return finite
-    bad = torch.tensor([0 if finite else 1], dtype=torch.int64)
-    return int(distributed.all_reduce_sum(bad)[0]) == 0
 
 
 def load_classifier(path: str | Path, *, device: str | torch.device = "cpu") -> WGAPClassifier:

@@ -392,7 +392,7 @@ def train_localizer(
                     net, x, c, cfg, crf, coloc, size_loss, gen, len(lengths)
                 )
                 loss = torch.stack(list(terms.values())).sum()
-                if not _all_finite(loss):
+                if not distributed.all_finite(loss):
                     skipped += 1
                     opt.zero_grad(set_to_none=True)
                     continue
@@ -470,19 +470,6 @@ class _Discard:
 
     def tell(self) -> int:
         return 0
-
-
-def _all_finite(loss: torch.Tensor) -> bool:
-    """``loss`` is finite on this rank and, in a process group, on every rank.
-
-    The ranks must agree to skip a step: a rank that skipped the backward
-    pass while another ran it would leave the gradient all-reduce hanging.
-    """
-    finite = bool(torch.isfinite(loss))
-    if not distributed.is_distributed():
-        return finite
-    bad = torch.tensor([0 if finite else 1], dtype=torch.int64)
-    return int(distributed.all_reduce_sum(bad)[0]) == 0
 
 
 def _reduce_epoch_sums(
