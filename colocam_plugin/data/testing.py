@@ -13,8 +13,12 @@ reader finds, so tests can check exact numbers::
      "boxes": {"cat/data/0003/shots/001/frame0001.jpg": [[10.0, 5.0, 30.0, 20.0]], ...}}
 
 ``shot_frames`` is the number of frames in the split's shots; ``boxes`` maps a
-frame path relative to the root to its repaired boxes. Nothing here is
-needed at run time; it lives in the package so any test can import it.
+frame path relative to the root to its repaired boxes.
+
+This is a public testing module, as pytest's ``pytester`` is: nothing here
+runs in a command, but a plugin's test suite imports it to check its own
+reader or metric against trees whose right answers are known
+(docs/testing.md). Its API is kept as stable as the rest of the package.
 """
 
 from __future__ import annotations
