@@ -229,12 +229,25 @@ def _centred(items: Iterable[T], radius: int) -> Iterator[tuple[T, list[T]]]:
 class CAMEngine:
     """A classifier with a CAM method or a trained localizer, run on batches.
 
+    With a localizer, the frozen classifier inside the stage-2 checkpoint
+    gives both the logits and the CAM from ONE encoder pass per batch
+    (:class:`~colocam_plugin.cam.localizer.LocalizerCAM`); the ``classifier``
+    checkpoint is read for its classes and input size only. The localizer
+    runs under ``torch.inference_mode``, in ``channels_last`` and, with
+    ``amp``, under autocast. A CAM method (e.g. LayerCAM, which needs a
+    backward pass) gets the classifier frozen (``requires_grad=False``: no
+    autograd graph through the encoder; the grad-cam adapters cut the graph
+    at the target layer) and in ``channels_last``; pytorch-grad-cam works in
+    numpy float32, so ``amp`` does not apply to it.
+
     Args:
         classifier: stage-1 checkpoint.
         localizer: stage-2 checkpoint (CoLo-CAM / F-CAM / TCAM), or ``None``.
         method: registered CAM method name (``colocam methods``), or ``None``.
         device: torch device.
         image_size: network input side; default the classifier's training size.
+        amp: localizer precision: ``"auto"`` (bf16 where the device has fast
+            bf16 kernels), ``"bf16"`` or ``"none"`` (float32).
 
     Raises:
         ColocamError: neither or both of ``localizer`` and ``method``, an
@@ -249,28 +262,55 @@ class CAMEngine:
         method: str | None = None,
         device: str | torch.device = "cpu",
         image_size: int | None = None,
+        amp: str = "none",
     ) -> None:
         from colocam_plugin.api import create_cam_method
-        from colocam_plugin.train.checkpoint import check_classes
+        from colocam_plugin.cam.localizer import AMP_MODES
+        from colocam_plugin.train.checkpoint import check_classes, load_checkpoint
+        from colocam_plugin.train.precision import amp_dtype
         from colocam_plugin.train.stage1 import load_classifier
 
         if (localizer is None) == (method is None):
             raise ColocamError("give one of --localizer CHECKPOINT or --method NAME")
+        if amp not in AMP_MODES:
+            raise ColocamError(f"--amp {amp}: expected one of {', '.join(AMP_MODES)}")
         self.device = torch.device(device)
-        self.model = load_classifier(classifier, device=self.device)
-        self.classes: list[str] = list(self.model.classes) or [
-            str(i) for i in range(int(self.model.config["num_classes"]))
-        ]
-        self.image_size = int(image_size or self.model.checkpoint_config.get("image_size", 224))
+        self.model: torch.nn.Module | None = None
         if localizer is not None:
-            self.method = create_cam_method("localizer", checkpoint=localizer, device=self.device)
+            ckpt = load_checkpoint(classifier, kind="classifier")
+            config: dict[str, Any] = dict(ckpt["config"])
+            classes = list(ckpt.get("classes", []))
+            del ckpt
+        else:
+            self.model = load_classifier(classifier, device=self.device)
+            for p in self.model.parameters():  # no autograd graph through the encoder
+                p.requires_grad_(False)
+            self.model.to(memory_format=torch.channels_last)
+            config, classes = dict(self.model.checkpoint_config), list(self.model.classes)
+        self.classes: list[str] = classes or [str(i) for i in range(int(config["num_classes"]))]
+        self.image_size = int(image_size or config.get("image_size", 224))
+        self.localizer = localizer is not None
+        #: autocast dtype of the model (None: float32)
+        self.dtype: torch.dtype | None = None
+        if localizer is not None:
+            self.method = create_cam_method(
+                "localizer", checkpoint=localizer, device=self.device, amp=amp, channels_last=True
+            )
             check_classes(
                 self.method.classes, self.classes, checkpoint=localizer, data=str(classifier)
             )
             self.name = str(self.method.name)
+            self.dtype = amp_dtype(amp, self.device)
         else:
             self.method = create_cam_method(str(method))
             self.name = str(method)
+
+    @property
+    def precision(self) -> str:
+        """``"bf16"``/``"float16"`` under autocast, else ``"float32"``."""
+        if self.dtype is None:
+            return "float32"
+        return "bf16" if self.dtype == torch.bfloat16 else str(self.dtype).removeprefix("torch.")
 
     def __call__(
         self, images: torch.Tensor, targets: torch.Tensor | None = None
@@ -283,16 +323,25 @@ class CAMEngine:
 
         Returns:
             ``(cams (B, S, S) float32 in [0, 1], probs (B, K) float32)`` on the CPU;
-            one device-to-host copy per batch.
+            one host-to-device and one device-to-host copy per batch, no sync per frame.
         """
         if self.device.type == "cuda" and images.device.type == "cpu":
             images = images.pin_memory()
         x = images.to(self.device, non_blocking=True)
-        t = targets.to(self.device) if targets is not None else None
-        out = self.method(self.model, x, t)
-        cams = out.cams.detach().float()
-        probs = out.logits.detach().float().softmax(1)
-        return cams.cpu().numpy(), probs.cpu().numpy()
+        if self.localizer:  # targets do not change a localizer's map
+            with torch.inference_mode():
+                out = self.method(None, x, None)
+                cams = out.cams.float()
+                probs = out.logits.float().softmax(1)
+        else:
+            x = x.contiguous(memory_format=torch.channels_last)
+            t = targets.to(self.device) if targets is not None else None
+            out = self.method(self.model, x, t)
+            cams = out.cams.detach().float()
+            probs = out.logits.detach().float().softmax(1)
+        both = torch.cat([cams.flatten(1), probs], dim=1).cpu().numpy()  # one copy back
+        n = cams.shape[1] * cams.shape[2]
+        return np.ascontiguousarray(both[:, :n]).reshape(cams.shape), both[:, n:]
 
 
 # ----------------------------------------------------------------------------- per frame
@@ -516,6 +565,7 @@ class LocalizeSummary:
         overlays: overlay video per input (``--overlay``).
         method: the CAM method or the localizer's method name.
         absent: frames marked absent (temporal mode).
+        precision: the model's compute precision (``"float32"``, ``"bf16"``).
     """
 
     frames: dict[str, int]
@@ -526,6 +576,7 @@ class LocalizeSummary:
     method: str
     load_s: float = 0.0
     absent: int = 0
+    precision: str = "float32"
 
     @property
     def frames_per_second(self) -> float:
@@ -568,6 +619,7 @@ def localize(
     absent_below: float = ABSENT_BELOW,
     folder_fps: float = FOLDER_FPS,
     progress: bool = True,
+    amp: str = "auto",
 ) -> LocalizeSummary:
     """Localize the object in every frame of each input; write the rows (and overlays).
 
@@ -598,6 +650,10 @@ def localize(
         absent_below: temporal mode: class probability of an absent object.
         folder_fps: frame rate of a folder of frames.
         progress: show a tqdm progress bar per input.
+        amp: localizer precision: ``"auto"`` (bf16 where the device has fast
+            bf16 kernels: CUDA with bf16, CPUs with AVX-512-bf16/AMX),
+            ``"bf16"`` or ``"none"`` (float32). CAMs and scores are float32;
+            CAM methods always run in float32 (pytorch-grad-cam is numpy).
 
     Returns:
         :class:`LocalizeSummary`.
@@ -628,7 +684,12 @@ def localize(
             )
     t0 = time.perf_counter()
     engine = CAMEngine(
-        classifier, localizer=localizer, method=method, device=device, image_size=image_size
+        classifier,
+        localizer=localizer,
+        method=method,
+        device=device,
+        image_size=image_size,
+        amp=amp,
     )
     load_s = time.perf_counter() - t0
     class_index = None
@@ -708,4 +769,5 @@ def localize(
         method=engine.name,
         load_s=load_s,
         absent=absent,
+        precision=engine.precision,
     )

@@ -39,6 +39,7 @@ __all__ = [
     "output_file",
     "positive_float",
     "positive_int",
+    "unit_float",
 ]
 
 _DEVICE = re.compile(r"^(auto|cpu|cuda|cuda:\d+)$")
@@ -83,6 +84,14 @@ def positive_float(text: str) -> float:
 def nonneg_float(text: str) -> float:
     """A finite number >= 0 (loss weights)."""
     return _float(text, strict=False)
+
+
+def unit_float(text: str) -> float:
+    """A number in [0, 1] (CAM thresholds, probabilities)."""
+    value = _float(text, strict=False)
+    if value > 1:
+        raise argparse.ArgumentTypeError(f"expected a number in [0, 1], got {text!r}")
+    return value
 
 
 def device_name(text: str) -> str:

@@ -7,6 +7,15 @@ from __future__ import annotations
 
 import argparse
 
+from colocam_plugin.cli.argtypes import (
+    device_name,
+    existing_file,
+    output_dir,
+    positive_float,
+    positive_int,
+    unit_float,
+)
+
 __all__ = ["add_arguments", "run"]
 
 
@@ -27,11 +36,15 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         help="video files (.mp4 .avi .mkv .webm .mov) "
         "or folders of frames (.jpg .jpeg .png, sorted by name)",
     )
-    p.add_argument("--classifier", required=True, help="stage-1 checkpoint (required)")
+    p.add_argument(
+        "--classifier", required=True, type=existing_file, help="stage-1 checkpoint (required)"
+    )
     which = p.add_mutually_exclusive_group(required=True)
-    which.add_argument("--localizer", help="stage-2 checkpoint (colocam / fcam / tcam)")
+    which.add_argument(
+        "--localizer", type=existing_file, help="stage-2 checkpoint (colocam / fcam / tcam)"
+    )
     which.add_argument("--method", help="registered CAM method instead, e.g. layercam")
-    p.add_argument("--out", required=True, help="output folder (required)")
+    p.add_argument("--out", required=True, type=output_dir, help="output folder (required)")
     p.add_argument(
         "--class",
         dest="class_name",
@@ -48,42 +61,58 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         "where the class probability is below --absent-below (default: off)",
     )
     p.add_argument(
-        "--window", type=int, default=5, help="--temporal: frames in the window, odd (default 5)"
+        "--window",
+        type=positive_int,
+        default=5,
+        help="--temporal: frames in the window, odd (default 5)",
     )
     p.add_argument(
         "--absent-below",
-        type=float,
+        type=unit_float,
         default=0.5,
         help="--temporal: class probability (window mean) under which the object is "
         "absent (default 0.5)",
     )
     p.add_argument(
         "--threshold",
-        type=float,
+        type=unit_float,
         default=0.5,
         help="CAM threshold of the box, a fraction of the CAM's max (default 0.5)",
     )
     p.add_argument(
         "--fps",
-        type=float,
+        type=positive_float,
         default=None,
         help="frames per second to take from each input (default: every frame)",
     )
     p.add_argument(
         "--folder-fps",
-        type=float,
+        type=positive_float,
         default=25.0,
         help="frame rate of a folder of frames, for time_s and the overlay (default 25)",
     )
     p.add_argument(
         "--image-size",
-        type=int,
+        type=positive_int,
         default=None,
         help="network input side (default: the classifier's training size)",
     )
-    p.add_argument("--batch-size", type=int, default=16, help="frames per model call (default 16)")
     p.add_argument(
-        "--device", default="auto", help="auto (CUDA if present), cpu, cuda, cuda:N (default auto)"
+        "--batch-size", type=positive_int, default=16, help="frames per model call (default 16)"
+    )
+    p.add_argument(
+        "--device",
+        type=device_name,
+        default="auto",
+        help="auto (CUDA if present), cpu, cuda, cuda:N (default auto)",
+    )
+    p.add_argument(
+        "--amp",
+        default="auto",
+        choices=("auto", "bf16", "none"),
+        help="localizer precision (CAMs and scores in float32): auto = bf16 where the device "
+        "has fast bf16 kernels (CUDA, AVX-512-bf16/AMX CPUs), none = float32; CAM methods "
+        "(--method) always run in float32 (default auto)",
     )
     p.add_argument("--no-progress", action="store_true", help="no progress bar (default: shown)")
 
@@ -111,10 +140,12 @@ def run(args: argparse.Namespace) -> int:
         absent_below=args.absent_below,
         folder_fps=args.folder_fps,
         progress=not args.no_progress,
+        amp=args.amp,
     )
     n = sum(summary.frames.values())
     msg = (
-        f"{summary.method}: {n} frames from {len(summary.frames)} input(s) in "
+        f"{summary.method} ({summary.precision}): {n} frames from {len(summary.frames)} "
+        f"input(s) in "
         f"{summary.seconds:.1f} s ({summary.frames_per_second:.2f} frames/s after "
         f"{summary.load_s:.1f} s loading) -> {summary.csv}"
     )

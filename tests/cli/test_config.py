@@ -106,7 +106,12 @@ def test_required_options_come_from_the_file(tmp_path: Path, clf: Path) -> None:
         parse_args(["train", "--out", "o.pt", "--dataset", "frames", "--root", "r"])
 
 
-def test_positional_and_exclusive_group_from_the_file(tmp_path: Path) -> None:
+def test_positional_and_exclusive_group_from_the_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)  # the checkpoints named below must exist
+    for name in ("c.pt", "l.pt"):
+        (tmp_path / name).touch()
     cfg = _toml(
         tmp_path,
         'inputs = ["a.mp4", "b.mp4"]\nclassifier = "c.pt"\nlocalizer = "l.pt"\nout = "o"\n',
@@ -158,8 +163,14 @@ def test_bad_value_is_one_line_naming_key_and_file(
     ],
 )
 def test_bad_file_is_one_line(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str], text: str, what: str
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+    text: str,
+    what: str,
 ) -> None:
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "l.pt").touch()  # exists: the error is the exclusive pair, not the path
     cfg = _toml(tmp_path, text + "\n")
     line = _one_error_line(capsys, main(["localize", "--config", str(cfg)]))
     assert str(cfg) in line and what in line, line
@@ -245,6 +256,8 @@ def test_resolved_config_in_an_output_folder_round_trips(
 
     calls: list[argparse.Namespace] = []
     monkeypatch.setattr(run_localize, "run", _fake_run(calls, folder=True))
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "c.pt").touch()
     out = tmp_path / "boxes"
     argv = [
         "localize",

@@ -324,3 +324,100 @@ def test_box_maps_to_original_pixels_inclusively():
     assert _to_original(np.array([0, 0, 63, 63]), (W, H), 64) == (0, 0, W - 1, H - 1)
     assert _to_original(np.array([32, 32, 32, 32]), (W, H), 64) == (40, 30, 41, 30)
     assert _to_original(np.array([1, 1, 2, 2]), (128, 128), 64) == (2, 2, 5, 5)
+
+
+@pytest.fixture(scope="module")
+def live(tmp_path_factory) -> dict[str, object]:
+    """Checkpoints with a random (non-zero) head, the localizer as loaded, and images."""
+    from colocam_plugin.train.stage2 import load_localizer
+
+    d = tmp_path_factory.mktemp("engine")
+    torch.manual_seed(3)
+    model = WGAPClassifier("resnet18", len(CLASSES)).eval()
+    config = {**model.config, "image_size": 64}
+    clf = d / "clf.pt"
+    save_checkpoint(
+        clf,
+        {
+            "kind": "classifier",
+            "config": config,
+            "classes": CLASSES,
+            "state_dict": model.state_dict(),
+        },
+    )
+    loc_model = build_localizer(model, "unet")
+    with torch.no_grad():  # spread the untrained ~0.48 map
+        loc_model.head.segmentation_head[0].weight.mul_(100.0)
+    loc = d / "loc.pt"
+    save_checkpoint(
+        loc,
+        {
+            "kind": "localizer",
+            "config": {"head": "unet", "method": "colocam", "image_size": 64},
+            "classifier_config": config,
+            "classes": CLASSES,
+            "state_dict": loc_model.state_dict(),
+        },
+    )
+    images = torch.rand(5, 3, 64, 64, generator=torch.Generator().manual_seed(2)) * 255
+    return {"clf": clf, "loc": loc, "loc_model": load_localizer(loc), "x": images}
+
+
+def test_engine_localizer_float32_equals_two_pass(live):
+    """One encoder pass (channels_last, inference mode) == classifier(x) + head(features(x))."""
+    from colocam_plugin.localize import CAMEngine
+
+    engine = CAMEngine(live["clf"], localizer=live["loc"], amp="none")
+    assert engine.model is None and engine.precision == "float32" and engine.image_size == 64
+    cams, probs = engine(live["x"])
+    ref = live["loc_model"]
+    with torch.no_grad():
+        ref_probs = ref.classifier(live["x"]).softmax(1)
+        ref_cams = ref.head(ref.classifier.features(live["x"])).softmax(1)[:, 1]
+    assert cams.shape == (5, 64, 64) and probs.shape == (5, len(CLASSES))
+    assert cams.dtype == probs.dtype == np.float32 and cams.flags.c_contiguous
+    assert ref_cams.std() > 0.03
+    np.testing.assert_allclose(cams, ref_cams.numpy(), atol=1e-5)
+    np.testing.assert_allclose(probs, ref_probs.numpy(), atol=1e-5)
+
+
+def test_engine_localizer_bf16_boxes_close(live):
+    from colocam_plugin.localize import CAMEngine
+
+    engine = CAMEngine(live["clf"], localizer=live["loc"], amp="bf16")
+    assert engine.precision == "bf16"
+    cams, _ = engine(live["x"])
+    ref, _ = CAMEngine(live["clf"], localizer=live["loc"], amp="none")(live["x"])
+    assert cams.dtype == np.float32
+    assert 0 < np.abs(cams - ref).max() < 0.03
+
+
+def test_engine_layercam_unchanged_by_frozen_channels_last(live):
+    """The CAM-method path (frozen classifier, channels_last) == the method on the plain model."""
+    from colocam_plugin.api import create_cam_method
+    from colocam_plugin.localize import CAMEngine
+    from colocam_plugin.train.stage1 import load_classifier
+
+    engine = CAMEngine(live["clf"], method="layercam", amp="bf16")  # amp: localizer only
+    assert engine.precision == "float32"
+    assert engine.model is not None
+    assert not any(p.requires_grad for p in engine.model.parameters())
+    targets = torch.tensor([0, 1, 1, 0, 1])
+    cams, probs = engine(live["x"], targets)
+    plain = load_classifier(live["clf"])  # as before: NCHW, parameters requiring grad
+    assert all(p.requires_grad for p in plain.parameters())
+    ref = create_cam_method("layercam")(plain, live["x"], targets)
+    assert ref.cams.std() > 0.01
+    np.testing.assert_allclose(cams, ref.cams.numpy(), atol=1e-4)
+    np.testing.assert_allclose(probs, ref.logits.softmax(1).numpy(), atol=1e-5)
+
+
+def test_amp_flag_and_precision_in_summary(files, tmp_path, capsys):
+    argv = [files["video"], "--classifier", files["clf"], "--localizer", files["loc"]]
+    assert _run("localize", *argv, "--out", tmp_path, "--amp", "none", "--no-progress") == 0
+    assert capsys.readouterr().out.startswith("colocam (float32): 9 frames")
+    try:
+        rc = _run("localize", *argv, "--out", tmp_path, "--amp", "fp8")
+    except SystemExit as exc:  # argparse's own exit
+        rc = int(exc.code or 0)
+    assert rc == 2 and "invalid choice: 'fp8'" in capsys.readouterr().err
