@@ -87,6 +87,8 @@ def results_tables() -> str:
         text = re.sub(r"^(#{1,5}) ", r"#\1 ", text, flags=re.M)
         title, _, body = text.partition("\n") if text.startswith("## ") else ("", "", text)
         title = title.removeprefix("## ").strip() or rel.stem
+        # images beside a results file are published under results-img/ (on_files)
+        body = re.sub(r"\]\(([\w.-]+\.png)\)", r"](results-img/\1)", body)
         parts.append(f"## {title} ({rel})\n\n*File `benchmarks/results/{rel}`.*\n\n{body.strip()}")
     return "\n\n".join(parts)
 
@@ -112,3 +114,12 @@ def on_page_markdown(markdown: str, **kwargs: Any) -> str:
     if RESULTS_MARKER in markdown:
         markdown = markdown.replace(RESULTS_MARKER, results_tables())
     return markdown
+
+
+def on_files(files: Any, config: Any, **kwargs: Any) -> Any:
+    """Publish the plots beside the benchmark results (``benchmarks/results/*.png``)."""
+    from mkdocs.structure.files import File
+
+    for png in sorted((ROOT / "benchmarks" / "results").glob("*.png")):
+        files.append(File.generated(config, f"results-img/{png.name}", abs_src_path=str(png)))
+    return files
