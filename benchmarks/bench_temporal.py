@@ -172,7 +172,7 @@ def evaluate(
     class_from: str,
     threshold: float,
     window: int,
-    absent_below: float,
+    absent_below: float | None,
     batch_size: int,
     progress: bool = True,
 ) -> tuple[dict[str, Any], dict[str, Any], float]:
@@ -280,12 +280,13 @@ def markdown(r: dict[str, Any]) -> str:
         ("absent, all frames (share)", "absent_share_all", ".3f"),
         ("absent, scored frames (share)", "absent_share_scored", ".3f"),
     ]
+    absent = "1/K (chance)" if r["absent_below"] is None else r["absent_below"]
     lines = [
         f"# `colocam localize --temporal` on {r['dataset']} ({r['split']})",
         "",
         f"{t['frames']} frames, each shot in order, {t['scored_frames']} scored; {r['method']} "
         f"CAMs at {r['image_size']} px, box threshold {r['threshold']}, window {r['window']}, "
-        f"absent below p = {r['absent_below']}, class: "
+        f"absent below p = {absent}, class: "
         f"{'the ground-truth label' if r['class_from'] == 'label' else 'top-1'}. "
         f"{r['device']} ({r['device_name']}), {r['threads']} threads, commit "
         f"`{r['git_commit']}`, torch {r['versions']['torch']}.",
@@ -330,7 +331,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--class-from", default="label", choices=("label", "top1"))
     ap.add_argument("--threshold", type=float, default=BOX_THRESHOLD)
     ap.add_argument("--window", type=int, default=TEMPORAL_WINDOW)
-    ap.add_argument("--absent-below", type=float, default=ABSENT_BELOW)
+    ap.add_argument(
+        "--absent-below", type=float, default=ABSENT_BELOW, help="default: chance, 1 / classes"
+    )
     ap.add_argument("--batch-size", type=int, default=16)
     ap.add_argument("--device", default="auto")
     ap.add_argument("--out", type=Path, default=None, help="path stem (default results/temporal_D)")

@@ -31,8 +31,12 @@ each frame (fewer at the ends of an input):
 2. the box is the per-coordinate median of the window's boxes (of frames
    not marked absent), which removes one-frame jumps;
 3. a frame whose window-mean probability of the class is below
-   ``absent_below`` (default :data:`ABSENT_BELOW` = 0.5) is marked absent:
-   its class and score are written, its box fields are left empty.
+   ``absent_below`` is marked absent: its class and score are written, its
+   box fields are left empty. The default (:data:`ABSENT_BELOW` = ``None``)
+   is chance level, ``1 / K`` for a classifier of ``K`` classes: the frame is
+   absent when the classifier finds the class no likelier than a uniform
+   guess. (At 0.5, a 76%-accurate SynthYTO classifier marked 22% of frames
+   that all hold the object: ``benchmarks/results/temporal_synthyto_layercam.md``.)
 
 Frames of one input are never mixed with another input's.
 """
@@ -83,8 +87,9 @@ log = logging.getLogger("colocam_plugin.localize")
 
 #: columns of ``boxes.csv`` and keys of each ``boxes.json`` row
 ROW_FIELDS: tuple[str, ...] = ("video", "frame", "time_s", "class", "score", "x0", "y0", "x1", "y1")
-#: temporal mode: a frame whose window-mean class probability is below this is "absent"
-ABSENT_BELOW = 0.5
+#: temporal mode: a frame whose window-mean class probability is below this is
+#: "absent"; None: chance level, 1 / number of classes
+ABSENT_BELOW: float | None = None
 #: CAM threshold of the box, a fraction of the normalised CAM's maximum
 BOX_THRESHOLD = 0.5
 #: temporal mode: frames in the centred window (odd)
@@ -440,7 +445,7 @@ def localize_stream(
     temporal: bool = False,
     threshold: float = BOX_THRESHOLD,
     window: int = TEMPORAL_WINDOW,
-    absent_below: float = ABSENT_BELOW,
+    absent_below: float | None = ABSENT_BELOW,
     batch_size: int = 16,
     keep_images: bool = False,
 ) -> Iterator[FrameResult]:
@@ -455,7 +460,7 @@ def localize_stream(
         threshold: CAM threshold of the box (fraction of the CAM's max).
         window: odd number of frames of the temporal window.
         absent_below: temporal mode: class probability under which the
-            object is absent.
+            object is absent (``None``: chance level, ``1 / K``).
         batch_size: frames per model call.
         keep_images: keep the original frame in each result (overlays).
 
@@ -481,7 +486,8 @@ def localize_stream(
     def decide(r: _Raw, cam: np.ndarray, probs: np.ndarray) -> FrameResult:
         k = int(probs.argmax()) if class_index is None else class_index
         score = float(probs[k])
-        absent = temporal and score < absent_below
+        limit = 1.0 / len(probs) if absent_below is None else absent_below
+        absent = temporal and score < limit
         box = None
         if not absent:
             box = _to_original(cam_to_boxes(cam, [threshold])[0][0], r.size, s)
@@ -616,7 +622,7 @@ def localize(
     image_size: int | None = None,
     threshold: float = BOX_THRESHOLD,
     window: int = TEMPORAL_WINDOW,
-    absent_below: float = ABSENT_BELOW,
+    absent_below: float | None = ABSENT_BELOW,
     folder_fps: float = FOLDER_FPS,
     progress: bool = True,
     amp: str = "auto",
@@ -647,7 +653,8 @@ def localize(
         image_size: network input side; default the classifier's.
         threshold: CAM threshold of the box.
         window: temporal window (odd).
-        absent_below: temporal mode: class probability of an absent object.
+        absent_below: temporal mode: class probability of an absent object
+            (``None``: chance level, ``1 / K``).
         folder_fps: frame rate of a folder of frames.
         progress: show a tqdm progress bar per input.
         amp: localizer precision: ``"auto"`` (bf16 where the device has fast

@@ -69,9 +69,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--absent-below",
         type=unit_float,
-        default=0.5,
+        default=None,
         help="--temporal: class probability (window mean) under which the object is "
-        "absent (default 0.5)",
+        "absent (default: chance, 1 / number of classes; 0: never absent)",
     )
     p.add_argument(
         "--threshold",
