@@ -24,7 +24,6 @@ Writes ``benchmarks/results/kornia_ops.json`` and ``kornia_ops.md``.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import platform
 import statistics
@@ -37,6 +36,7 @@ from typing import Any
 import numpy as np
 import torch
 import torch.nn.functional as F
+from _common import write_results
 
 RESULTS = Path(__file__).resolve().parent / "results"
 
@@ -214,9 +214,7 @@ def main() -> None:
     args = p.parse_args()
     out = run(args)
     base = Path(args.out)
-    base.parent.mkdir(parents=True, exist_ok=True)
-    base.parent.joinpath(base.name + ".json").write_text(json.dumps(out, indent=2) + "\n")
-    base.parent.joinpath(base.name + ".md").write_text(to_markdown(out))
+    write_results(base.parent, base.name, out, to_markdown(out).splitlines())
     print(to_markdown(out))
 
 

@@ -17,7 +17,6 @@ Writes ``benchmarks/results/memory.json`` and ``memory.md``. Bar (issue 13):
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import platform
 import subprocess
@@ -25,6 +24,8 @@ import sys
 import time
 from pathlib import Path
 from typing import Any
+
+from _common import write_results
 
 RESULTS = Path(__file__).resolve().parent / "results"
 
@@ -167,9 +168,7 @@ def main() -> None:
     args = p.parse_args()
     out = run(args)
     base = Path(args.out)
-    base.parent.mkdir(parents=True, exist_ok=True)
-    base.parent.joinpath(base.name + ".json").write_text(json.dumps(out, indent=2) + "\n")
-    base.parent.joinpath(base.name + ".md").write_text(to_markdown(out))
+    write_results(base.parent, base.name, out, to_markdown(out).splitlines())
     print(to_markdown(out))
 
 
