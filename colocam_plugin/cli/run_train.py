@@ -71,7 +71,17 @@ def add_classifier_arguments(p: argparse.ArgumentParser) -> None:
         default="auto",
         help="auto (CUDA if present), cpu, cuda, cuda:N",
     )
-    p.add_argument("--no-resume", action="store_true", help="start over even if --out exists")
+    p.add_argument(
+        "--resume",
+        action="store_true",
+        help="continue an unfinished run of the same config from --out (also the default; "
+        "after a crash or SIGKILL: run the same command again)",
+    )
+    p.add_argument(
+        "--no-resume",
+        action="store_true",
+        help="start over even if --out exists (wins over --resume)",
+    )
     p.add_argument("--no-progress", action="store_true")
 
 
@@ -203,7 +213,17 @@ def add_train_arguments(p: argparse.ArgumentParser) -> None:
         default="auto",
         help="auto (CUDA if present), cpu, cuda, cuda:N",
     )
-    p.add_argument("--no-resume", action="store_true")
+    p.add_argument(
+        "--resume",
+        action="store_true",
+        help="continue an unfinished run of the same config from --out (also the default; "
+        "after a crash or SIGKILL: run the same command again)",
+    )
+    p.add_argument(
+        "--no-resume",
+        action="store_true",
+        help="start over even if --out exists (wins over --resume)",
+    )
     p.add_argument("--no-progress", action="store_true")
 
 
