@@ -52,6 +52,7 @@ __all__ = [
     "init",
     "is_distributed",
     "is_main",
+    "launched_rank",
     "main_first",
     "rank",
     "rank_seed",
@@ -102,6 +103,14 @@ def rank() -> int:
     import torch.distributed as dist
 
     return dist.get_rank() if is_distributed() else 0
+
+
+def launched_rank() -> int:
+    """The rank ``torchrun`` gave this process (``RANK``; 0 when not launched by it).
+
+    Known before the process group is set up, unlike :func:`rank`.
+    """
+    return _env_int("RANK", 0)
 
 
 def is_main() -> bool:

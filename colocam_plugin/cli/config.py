@@ -473,7 +473,9 @@ def _main_process() -> bool:
     Read from torchrun's environment: the process group itself is set up
     inside the command (:mod:`colocam_plugin.distributed`).
     """
-    return int(os.environ.get("RANK", "0")) == 0
+    from colocam_plugin.distributed import launched_rank
+
+    return launched_rank() == 0
 
 
 def save_resolved(

@@ -64,6 +64,11 @@ def add_classifier_arguments(p: argparse.ArgumentParser) -> None:
         choices=("auto", "bf16", "none"),
         help="mixed precision (loss in float32); auto: bf16 where the device has fast bf16 kernels",
     )
+    _add_run_arguments(p)
+
+
+def _add_run_arguments(p: argparse.ArgumentParser) -> None:
+    """``--seed``, ``--device``, ``--resume``/``--no-resume``, ``--no-progress`` (both stages)."""
     p.add_argument("--seed", type=nonneg_int, default=0)
     p.add_argument(
         "--device",
@@ -206,25 +211,7 @@ def add_train_arguments(p: argparse.ArgumentParser) -> None:
         action="store_true",
         help="with --eval-split: also write OUT.best.pt, the weights of the best val CorLoc",
     )
-    p.add_argument("--seed", type=nonneg_int, default=0)
-    p.add_argument(
-        "--device",
-        type=device_name,
-        default="auto",
-        help="auto (CUDA if present), cpu, cuda, cuda:N",
-    )
-    p.add_argument(
-        "--resume",
-        action="store_true",
-        help="continue an unfinished run of the same config from --out (also the default; "
-        "after a crash or SIGKILL: run the same command again)",
-    )
-    p.add_argument(
-        "--no-resume",
-        action="store_true",
-        help="start over even if --out exists (wins over --resume)",
-    )
-    p.add_argument("--no-progress", action="store_true")
+    _add_run_arguments(p)
 
 
 def _check_train_arguments(args: argparse.Namespace) -> None:
