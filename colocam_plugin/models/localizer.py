@@ -4,10 +4,13 @@ The classifier's features are detached and its BatchNorm stays in eval mode
 whatever ``train()`` is called with (METHOD.md, stage 2). The CAM of a frame
 is ``softmax(logits)[:, 1]`` at input resolution.
 
-The head runs in ``channels_last`` memory format: oneDNN's CPU convolutions
-(and cuDNN's under AMP) are faster in it; on 2 CPU cores the U-Net head's
-forward + backward on 32 frames at 128 px took 3.5 s instead of 5.0 s
-(``benchmarks/bench_step.py`` times the whole step).
+The head and the frozen classifier run in ``channels_last`` memory format:
+oneDNN's CPU convolutions (and cuDNN's under AMP) are faster in it. On 2 CPU
+cores the U-Net head's forward + backward on 32 frames at 128 px took 3.5 s
+instead of 5.0 s; the frozen EfficientNet-Lite0 at output stride 8 (the
+largest part of a 16x16-CAM step) 1.68 s instead of 2.13 s under bf16, 2.23 s
+instead of 3.21 s in float32 (interleaved medians, loaded machine;
+``benchmarks/bench_step.py`` times the whole step).
 """
 
 from __future__ import annotations
@@ -39,7 +42,7 @@ class Localizer(nn.Module):
         super().__init__()
         self.checkpoint_config = {}
         self.classes = list(getattr(classifier, "classes", []))
-        self.classifier = classifier
+        self.classifier = classifier.to(memory_format=torch.channels_last)
         self.head = head.to(memory_format=torch.channels_last)
         for p in self.classifier.parameters():
             p.requires_grad_(False)
@@ -53,7 +56,7 @@ class Localizer(nn.Module):
     def forward(self, images: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Return ``(seg_logits (B, 2, H, W), class_logits (B, C))``."""
         with torch.no_grad():
-            feats = self.classifier.features(images)
+            feats = self.classifier.features(images.contiguous(memory_format=torch.channels_last))
             class_logits = self.classifier.classify(feats)
         return self.decode(feats, images.shape[-2:]), class_logits
 
