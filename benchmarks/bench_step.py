@@ -10,7 +10,9 @@ The step is the one ``train_localizer`` runs (CoLo-CAM: PL + CRF + ASC + CoLo),
 rebuilt from the same library pieces so each part can be timed on its own:
 
 * ``data``: read the batch's frames from JPEG (SynthYTO, seed 0, generated
-  under ``--work``) and apply the clip transform with the pseudo-label CAMs;
+  under ``--work``), resize them with their pseudo-label CAMs (the loader
+  workers' part) and crop and flip both on the device (Kornia, one draw per
+  sequence, as ``train_localizer`` does);
 * ``encoder``: the frozen classifier's features (no grad);
 * ``decoder``: the U-Net head's forward and the softmax;
 * ``pl``: pseudo-label sampling from the CAMs plus the cross-entropy;
@@ -123,6 +125,7 @@ def build_step(
     from colocam_plugin.data.synthyto import SynthYTOConfig, generate_synthyto
     from colocam_plugin.data.transforms import ClipTransform
     from colocam_plugin.losses import IGNORE_INDEX, SizeLoss, sample_pseudo_labels
+    from colocam_plugin.train.augment import crop_flip
     from colocam_plugin.train.stage2 import Stage2Config, autocast, build_localizer
 
     size, n, batch = setting.image_size, setting.n_frames, setting.batch_frames
@@ -151,7 +154,7 @@ def build_step(
     size_loss = SizeLoss(weight=cfg.asc_weight)
     sampler = regs.samplers.create("sequence", shots=shots, n_frames=n, style="before", seed=0)
     opt = torch.optim.SGD(model.trainable_parameters(), lr=0.01, momentum=0.9, nesterov=True)
-    transform = ClipTransform(resize=cfg.resize, crop=size, hflip=True, train=True)
+    transform = ClipTransform(resize=cfg.resize, crop=cfg.resize, hflip=False, train=False)
     gen = torch.Generator().manual_seed(0)
     cam_side = size // output_stride
     seqs = list(sampler)
@@ -167,13 +170,14 @@ def build_step(
             frames = [read_image(shots[shot_idx].frames[t].path) for t in idxs]
             raw = torch.rand(len(idxs), 1, 4, 4, generator=gen)
             clip_cams = F.interpolate(raw, size=(cam_side, cam_side), mode="bilinear")[:, 0]
-            res = transform(frames, cams=clip_cams.numpy(), generator=gen)
+            res = transform(frames, cams=clip_cams.numpy())
             images.append(res.frames)
             cams.append(torch.as_tensor(res.cams))
         x, c = torch.cat(images), torch.cat(cams).float()
+        x, c = crop_flip(x, size, gen, maps=c, sequence_length=n)
         lap("data")
-        with torch.no_grad(), autocast(cfg.amp, "cpu"):
-            feats = classifier.features(x)
+        with torch.no_grad(), autocast(cfg.amp, "cpu"):  # as Localizer.forward
+            feats = classifier.features(x.contiguous(memory_format=torch.channels_last))
         lap("encoder")
         with autocast(cfg.amp, "cpu"):
             seg = model.decode(feats, x.shape[-2:])

@@ -7,7 +7,7 @@ flags and prints; benchmarks call these directly.
 
 - :func:`train_stage1`: the frame classifier (stage 1) and its test accuracy;
 - :func:`train_stage2`: an F-CAM / TCAM / CoLo-CAM localizer (stage 2);
-- :func:`make_frame_loader`: stage 1's ``load_batch`` (resize, crop, flip).
+- :func:`make_frame_loader`: stage 1's ``load_batch`` (decode, resize).
 
 Heavy modules (torch, the models) are imported inside the functions so that
 importing this module stays cheap.
@@ -35,11 +35,17 @@ __all__ = [
 
 
 def make_frame_loader(image_size: int, resize: int) -> Any:
-    """``load_batch(frames, train, generator)`` for stage 1 (resize, crop, flip)."""
+    """``load_batch(frames, train, generator)`` for stage 1: decode and resize.
+
+    Train: ``(B, 3, resize, resize)``; the random crop to ``image_size`` and
+    the flip run on the training device (:func:`train_classifier
+    <colocam_plugin.train.stage1.train_classifier>`), so ``generator`` is
+    not drawn from. Eval: resized straight to ``(image_size, image_size)``.
+    """
     from colocam_plugin.data.io import read_image
     from colocam_plugin.data.transforms import ClipTransform
 
-    train_t = ClipTransform(resize=resize, crop=image_size, hflip=True, train=True)
+    train_t = ClipTransform(resize=resize, crop=resize, hflip=False, train=False)
     eval_t = ClipTransform(resize=resize, crop=image_size, hflip=False, train=False)
 
     import torch

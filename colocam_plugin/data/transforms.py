@@ -5,6 +5,12 @@ Train mode (METHOD.md, stage 1 and 2): resize to ``(resize, resize)``, random
 resize to ``(crop, crop)``, no crop, no flip. The square resize (aspect ratio
 not kept) follows wsolevaluation and the paper's "resize to 224x224".
 
+The training loops' loaders only resize (eval mode with ``crop = resize``:
+frames and pseudo-label CAMs to ``(resize, resize)``); their random crop and
+flip run on the training device, one batched Kornia call per batch with the
+same draw distribution (:func:`colocam_plugin.train.augment.crop_flip`).
+Train mode is for clips transformed on the CPU with their boxes and masks.
+
 The same parameters move the frames, their boxes, and optional CAMs (bilinear)
 and masks (nearest, pixel-centre aligned), whatever their resolution: a map of any ``(h, w)`` is
 taken to cover the whole frame. Boxes are ``[x0, y0, x1, y1]`` inclusive pixel

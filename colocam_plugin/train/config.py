@@ -118,8 +118,8 @@ class Stage2Config:
     coloc_loss: str = "coloc"
     sampler: str = "sequence"
     repeats_per_epoch: int = 1
-    #: DataLoader worker processes that decode, resize, crop and flip the frames
-    #: (0: the main process); results do not depend on it
+    #: DataLoader worker processes that decode and resize the frames (0: the
+    #: main process; crop and flip run on the device); results do not depend on it
     workers: int = 0
     #: decoded frames each worker keeps (least recently used dropped; 0: none):
     #: memory is bounded by this and the batch, not by the dataset

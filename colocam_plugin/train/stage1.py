@@ -4,8 +4,11 @@ Every frame of a training shot carries its video's label (METHOD.md, stage
 1). Defaults follow the paper's schedule (SGD, Nesterov momentum 0.9, weight
 decay 1e-4, x10 learning rate on the last encoder stage and the head, lr x0.9
 every ``lr_step`` epochs), with ``epochs``/``lr_step`` scaled to the data by
-the caller. A checkpoint is written atomically after every epoch; ``resume``
-continues from it, so a crash loses at most one epoch.
+the caller. The frame loader only decodes and resizes; the random crop, the
+horizontal flip (one draw per frame) and the optional colour jitter run on the
+training device as batched Kornia calls (:mod:`colocam_plugin.train.augment`).
+A checkpoint is written atomically after every epoch; ``resume`` continues
+from it, so a crash loses at most one epoch.
 """
 
 from __future__ import annotations
@@ -26,7 +29,7 @@ from colocam_plugin import distributed
 from colocam_plugin.data.records import FrameRecord
 from colocam_plugin.errors import UsageError
 from colocam_plugin.models.classifier import WGAPClassifier
-from colocam_plugin.train.augment import ColourJitter, colour_augment
+from colocam_plugin.train.augment import ColourJitter, colour_augment, crop_flip
 from colocam_plugin.train.checkpoint import load_checkpoint, save_checkpoint
 from colocam_plugin.train.checkpoint import resume as resume_run
 from colocam_plugin.train.config import Stage1Config
@@ -148,8 +151,11 @@ def train_classifier(
     Args:
         model: the classifier (trained in place).
         frames: training frames; ``label`` is the video label.
-        load_batch: ``load_batch(frames, train, generator) -> (B, 3, S, S)``
-            float 0..255 (train=True: random crop/flip).
+        load_batch: ``load_batch(frames, train, generator) -> (B, 3, H, W)``
+            float 0..255. train=True: frames at least ``config.image_size``
+            on a side (:func:`~colocam_plugin.pipeline.make_frame_loader`:
+            resized to ``config.resize``), cropped to ``config.image_size``
+            and flipped here, on the device; train=False: the eval frames.
         out: checkpoint path, rewritten after every epoch.
         config: hyper-parameters.
         classes: class names stored in the checkpoint.
@@ -226,6 +232,7 @@ def train_classifier(
         )
         for idx in bar:
             x = load_batch([frames[i] for i in idx], True, gen).to(device)
+            x, _ = crop_flip(x, cfg.image_size, gen)
             x = colour_augment(x, jitter, gen)
             y = torch.as_tensor(labels[idx], device=device)
             with autocast(cfg.amp, device):

@@ -12,12 +12,20 @@ Per minibatch of B frames grouped in sequences of n frames of one shot
 
 The head, the colour losses and the sampler are created from their
 registries by name (``head``, ``crf_loss``, ``coloc_loss``, ``sampler``), so
-a plugin can swap any of them. A step whose loss is not finite is skipped and
-counted; each step's loss terms, their gradient norms at the decoder output
-and the learning rate go to ``<out>.log.csv`` (:data:`LOG_COLUMNS`); an
-optional ``evaluate`` callback scores the model every ``eval_every`` steps
-into ``<out>.val.csv`` (a validation curve). A checkpoint is written
-atomically after every epoch and ``resume`` continues from it.
+a plugin can swap any of them.
+
+The DataLoader workers only decode the frames and resize them (and their
+pseudo-label source CAMs) to ``resize``; the random crop to ``image_size``,
+the horizontal flip and the optional colour jitter run on the training device
+as batched Kornia calls, one draw per sequence, each CAM cropped and flipped
+exactly as its frame (:mod:`colocam_plugin.train.augment`).
+
+A step whose loss is not finite is skipped and counted; each step's loss
+terms, their gradient norms at the decoder output and the learning rate go to
+``<out>.log.csv`` (:data:`LOG_COLUMNS`); an optional ``evaluate`` callback
+scores the model every ``eval_every`` steps into ``<out>.val.csv`` (a
+validation curve). A checkpoint is written atomically after every epoch and
+``resume`` continues from it.
 """
 
 from __future__ import annotations
@@ -43,7 +51,7 @@ from colocam_plugin.data.records import Shot
 from colocam_plugin.errors import UsageError
 from colocam_plugin.models.classifier import WGAPClassifier
 from colocam_plugin.models.localizer import Localizer
-from colocam_plugin.train.augment import ColourJitter, colour_augment
+from colocam_plugin.train.augment import ColourJitter, colour_augment, crop_flip
 from colocam_plugin.train.checkpoint import load_checkpoint, save_checkpoint, state_fingerprint
 from colocam_plugin.train.checkpoint import resume as resume_run
 from colocam_plugin.train.config import (
@@ -117,10 +125,11 @@ class _LRUFrames:
 class _SequenceData(torch.utils.data.Dataset):  # type: ignore[type-arg]
     """One item = one training batch: ``(seed, [(shot index, frame indices), ...])``.
 
-    Decodes the frames, resizes, crops and flips each sequence identically
-    (with its pseudo-label CAMs), drawing from a generator seeded by the
-    item's ``seed``: the result does not depend on which worker (or the main
-    process) builds it, nor on the order batches are prefetched in.
+    Decodes the frames and resizes them and their pseudo-label CAMs (no
+    randomness here: the crop and flip run on the device, from the item's
+    ``seed``, which is handed back with the batch). The result does not
+    depend on which worker (or the main process) builds it, nor on the order
+    batches are prefetched in.
     """
 
     def __init__(
@@ -137,18 +146,17 @@ class _SequenceData(torch.utils.data.Dataset):  # type: ignore[type-arg]
 
     def __getitem__(
         self, item: tuple[int, list[tuple[int, Any]]]
-    ) -> tuple[torch.Tensor, torch.Tensor, list[int]]:
+    ) -> tuple[torch.Tensor, torch.Tensor, list[int], int]:
         seed, batch = item
-        gen = torch.Generator().manual_seed(seed)
         images, cams = [], []
         for shot_idx, idxs in batch:
             shot = self.shots[shot_idx]
             frames = [self.cache.get(shot.frames[i].path) for i in idxs]
             clip_cams = self.pseudo_cams[[self.offsets[shot_idx] + i for i in idxs]].float()
-            res = self.transform(frames, cams=clip_cams.numpy(), generator=gen)
+            res = self.transform(frames, cams=clip_cams.numpy())
             images.append(res.frames)
             cams.append(torch.as_tensor(res.cams))
-        return torch.cat(images), torch.cat(cams), [len(idxs) for _, idxs in batch]
+        return torch.cat(images), torch.cat(cams), [len(idxs) for _, idxs in batch], seed
 
 
 def _batch_loader(data: _SequenceData, items: list[Any], workers: int, pin: bool) -> Any:
@@ -266,7 +274,9 @@ def train_localizer(
         weight_decay=cfg.weight_decay,
     )
     sched = torch.optim.lr_scheduler.StepLR(opt, step_size=cfg.lr_step, gamma=cfg.lr_gamma)
-    transform = ClipTransform(resize=cfg.resize, crop=cfg.image_size, hflip=True, train=True)
+    # the workers only resize (eval mode at the resize side: no crop, no flip);
+    # the crop to image_size and the flip run on the device, per batch
+    transform = ClipTransform(resize=cfg.resize, crop=cfg.resize, hflip=False, train=False)
     # the classifier's weights are part of the run's identity: a retrained
     # classifier must not resume (or reuse) a localizer trained on the old one
     full_config = {
@@ -361,8 +371,9 @@ def train_localizer(
         batches = _sequence_batches(
             sampler, cfg.n_frames, cfg.batch_frames, epoch, cfg.repeats_per_epoch, world
         )
-        # one seed per batch for its crops and flips, drawn up front: batches can
-        # be built by any worker, in any order, with the same result
+        # one seed per batch for its crops, flips and colour jitter, drawn up
+        # front: the batch's augmentation depends on its seed alone, not on
+        # which worker built it nor in which order
         data_gen = torch.Generator().manual_seed(seed + 7919)
         items = [
             (int(v), b)
@@ -384,10 +395,11 @@ def train_localizer(
             writer = csv.DictWriter(log_file, fieldnames=LOG_COLUMNS)
             if main and log_file.tell() == 0:
                 writer.writeheader()
-            for x_cpu, c_cpu, lengths in bar:
+            for x_cpu, c_cpu, lengths, batch_seed in bar:
                 x = x_cpu.to(device, non_blocking=True)
                 c = c_cpu.to(device, non_blocking=True)
-                x = _augment_sequences(x, list(lengths), jitter, gen)
+                batch_gen = torch.Generator().manual_seed(int(batch_seed))
+                x, c = _augment_sequences(x, c, list(lengths), cfg.image_size, jitter, batch_gen)
                 terms, seg, probs = _loss_terms(
                     net, x, c, cfg, crf, coloc, size_loss, gen, len(lengths)
                 )
@@ -509,15 +521,28 @@ def _truncate_csv(path: Path, *, after_epoch: int) -> None:
 
 
 def _augment_sequences(
-    x: torch.Tensor, lengths: list[int], jitter: ColourJitter, gen: torch.Generator
-) -> torch.Tensor:
-    """Colour jitter shared by the frames of each sequence (off when ``jitter`` is)."""
-    if not jitter.active:
-        return x
+    x: torch.Tensor,
+    cams: torch.Tensor,
+    lengths: list[int],
+    size: int,
+    jitter: ColourJitter,
+    gen: torch.Generator,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Crop to ``size``, flip and colour-jitter each sequence with one draw.
+
+    ``x``: ``(B, 3, R, R)`` resized frames; ``cams``: their ``(B, R, R)``
+    pseudo-label source CAMs, cropped and flipped exactly as their frame.
+    Colour jitter is off when ``jitter`` is.
+    """
     if len(set(lengths)) == 1:
-        return colour_augment(x, jitter, gen, sequence_length=lengths[0])
-    parts = x.split(lengths)
-    return torch.cat([colour_augment(p, jitter, gen, sequence_length=len(p)) for p in parts])
+        x, cams = crop_flip(x, size, gen, maps=cams, sequence_length=lengths[0])
+        return colour_augment(x, jitter, gen, sequence_length=lengths[0]), cams
+    xs, cs = [], []
+    for xp, cp in zip(x.split(lengths), cams.split(lengths)):
+        xp, cp = crop_flip(xp, size, gen, maps=cp, sequence_length=len(xp))
+        xs.append(colour_augment(xp, jitter, gen, sequence_length=len(xp)))
+        cs.append(cp)
+    return torch.cat(xs), torch.cat(cs)
 
 
 def _loss_terms(
