@@ -188,7 +188,6 @@ def test_sweep_chunking_does_not_change_results(monkeypatch):
     cams = [cams_to_uint8(_random_cam(rng, i)) for i in (3, 5, 13, 15, 23, 24)]
     gts = [_random_boxes(rng, *u.shape) for u in cams]
     before = [sweep_max_iou(u, g, thr) for u, g in zip(cams, gts)]
-    monkeypatch.setattr(sweep, "CHUNK_CONTOURS", 1)
     monkeypatch.setattr(sweep, "MAX_CHUNK_PIXELS", 64)
     after = [sweep_max_iou(u, g, thr) for u, g in zip(cams, gts)]
     for (s0, m0), (s1, m1) in zip(before, after):
@@ -196,17 +195,33 @@ def test_sweep_chunking_does_not_change_results(monkeypatch):
         np.testing.assert_array_equal(m0, m1)
 
 
-def test_contour_bound_is_an_upper_bound():
-    from colocam_plugin.metrics.sweep import _contour_bound
+def test_two_pixel_specks_and_pits_are_taken_out_exactly():
+    from colocam_plugin.metrics.sweep import _despeckle
 
-    rng = np.random.default_rng(9)
-    for i in range(40):
-        u8 = cams_to_uint8(_random_cam(rng, i))
-        bound = _contour_bound(u8)
-        for level in np.unique(u8):
-            binary = (u8 > level).astype(np.uint8)
-            n = len(cv2.findContours(binary, cv2.RETR_TREE, cv2.CHAIN_APPROX_SIMPLE)[0])
-            assert n <= bound[level]
+    u8 = np.full((9, 10), 100, dtype=np.uint8)
+    u8[:, 5:] = 20
+    u8[2, 1:3] = 180  # a speck of two 8-neighbours
+    u8[0, 8] = u8[1, 9] = 120  # a diagonal one on the border
+    u8[6, 7] = u8[6, 8] = 120  # one more, its area (0) ties with the first
+    u8[4:6, 2] = 10  # a pit of two 4-neighbours
+    u8[7:9, 1] = 10  # not a pit: it touches the border
+    u8[6, 2], u8[6, 3] = 150, 140  # a speck that the one-pixel step flattens first
+    gt = np.array([[1, 2, 3, 3], [6, 5, 9, 8]])
+    clean, _, best_key, _ = _despeckle(u8, gt)
+    assert clean[2, 1] == clean[2, 2] == 100
+    assert clean[0, 8] == clean[1, 9] == 20
+    assert clean[6, 7] == clean[6, 8] == 20
+    assert clean[4, 2] == clean[5, 2] == 100
+    assert clean[7, 1] == clean[8, 1] == 10
+    assert clean[6, 2] == clean[6, 3] == 100
+    # the single-box key of the removed speck that starts last in raster order
+    assert best_key[[110, 130, 145, 150, 180]].tolist() == [67, 62, 62, 21, -1]
+    thr = np.arange(0, 1, 0.001)
+    single, multi = sweep_max_iou(u8, gt, thr)
+    np.testing.assert_array_equal(
+        single, [_ref_iou(_ref_boxes(u8, t, False), gt).max() for t in thr]
+    )
+    np.testing.assert_array_equal(multi, [_ref_iou(_ref_boxes(u8, t, True), gt).max() for t in thr])
 
 
 def test_sweep_rejects_bad_input():
