@@ -7,14 +7,13 @@ every ``lr_step`` epochs), with ``epochs``/``lr_step`` scaled to the data by
 the caller. The frame loader only decodes and resizes; the random crop, the
 horizontal flip (one draw per frame) and the optional colour jitter run on the
 training device as batched Kornia calls (:mod:`colocam_plugin.train.augment`).
-A checkpoint is written atomically after every epoch; ``resume`` continues
-from it, so a crash loses at most one epoch.
+The epoch/step loop is the shared :func:`colocam_plugin.train.loop.fit`: a
+checkpoint is written atomically after every epoch; ``resume`` continues from
+it, so a crash loses at most one epoch.
 """
 
 from __future__ import annotations
 
-import logging
-import time
 from collections.abc import Callable, Sequence
 from dataclasses import asdict
 from pathlib import Path
@@ -23,17 +22,15 @@ from typing import Any
 import numpy as np
 import torch
 from torch import nn
-from tqdm.auto import tqdm
 
 from colocam_plugin import distributed
 from colocam_plugin.data.records import FrameRecord
 from colocam_plugin.errors import UsageError
 from colocam_plugin.models.classifier import WGAPClassifier
 from colocam_plugin.train.augment import ColourJitter, colour_augment, crop_flip
-from colocam_plugin.train.checkpoint import load_checkpoint, save_checkpoint
-from colocam_plugin.train.checkpoint import resume as resume_run
+from colocam_plugin.train.checkpoint import load_checkpoint
 from colocam_plugin.train.config import Stage1Config
-from colocam_plugin.train.precision import autocast
+from colocam_plugin.train.loop import Checkpoint, FitState, Forward, LambdaCallback, Step, fit
 
 __all__ = [
     "Stage1Config",
@@ -43,8 +40,6 @@ __all__ = [
     "predict_classes",
     "train_classifier",
 ]
-
-log = logging.getLogger("colocam_plugin.train")
 
 FrameLoader = Callable[[Sequence[FrameRecord], bool, torch.Generator], torch.Tensor]
 
@@ -162,10 +157,13 @@ def train_classifier(
         val_frames: optional frames whose accuracy is logged each epoch.
         resume: continue from ``out`` if it holds a checkpoint of the same config.
 
-    Inside a ``torchrun`` process group (:mod:`colocam_plugin.distributed`)
-    ``batch_size`` is the global batch, cut in equal slices, one per rank;
-    gradients are averaged by ``DistributedDataParallel``, so every rank
-    holds the same weights; only rank 0 writes the checkpoint.
+    The loop, the per-epoch reseeding, resuming and the checkpoint are
+    :func:`colocam_plugin.train.loop.fit`'s; this function supplies the
+    epoch's batches and the step. Inside a ``torchrun`` process group
+    (:mod:`colocam_plugin.distributed`) ``batch_size`` is the global batch,
+    cut in equal slices, one per rank; gradients are averaged by
+    ``DistributedDataParallel``, so every rank holds the same weights; only
+    rank 0 writes the checkpoint.
     """
     cfg = config or Stage1Config()
     if not frames:
@@ -189,18 +187,13 @@ def train_classifier(
     full_config = {**model.config, **asdict(cfg)}
     if world > 1:  # the shards, hence the run, depend on the number of processes
         full_config["world_size"] = world
-    start_epoch = 0
-    history: list[dict[str, Any]] = []
-    if resume:
-        done, start_epoch, history = resume_run(
-            out,
-            kind="classifier",
-            config=full_config,
-            epochs=cfg.epochs,
-            states={"state_dict": model, "optimizer": opt, "scheduler": sched},
-        )
-        if done is not None:
-            return done
+    checkpoint = Checkpoint(
+        out,
+        kind="classifier",
+        config=full_config,
+        states={"state_dict": model, "optimizer": opt, "scheduler": sched},
+        meta={"classes": list(classes)},
+    )
     loss_fn = nn.CrossEntropyLoss()
     jitter = ColourJitter(
         brightness=cfg.colour_jitter,
@@ -210,78 +203,63 @@ def train_classifier(
         grayscale_p=cfg.grayscale_p,
     )
     labels = np.array([f.label for f in frames])
-    net = distributed.wrap_model(model)  # DistributedDataParallel in a process group
-    ckpt: dict[str, Any] = {}  # written after the first epoch
-    for epoch in range(start_epoch, cfg.epochs):
-        model.train()
-        gen = torch.Generator().manual_seed(cfg.seed * 100_003 + epoch)
-        # the global RNG (dropout, drop-path) restarts with the epoch too, so a
-        # run resumed at this epoch repeats it bit for bit
-        torch.manual_seed(distributed.rank_seed(cfg.seed * 100_003 + epoch))
+    gen = torch.Generator()  # the epoch's frame order, then its crops, flips and jitter
+
+    def epoch_seed(epoch: int) -> int:
+        return cfg.seed * 100_003 + epoch
+
+    def batches(epoch: int) -> list[list[int]]:
+        gen.manual_seed(epoch_seed(epoch))
         order = torch.randperm(len(frames), generator=gen).tolist()
         if world > 1:  # same order on every rank; then each rank its own crops and flips
-            gen.manual_seed(distributed.rank_seed(cfg.seed * 100_003 + epoch))
-        batches = _rank_batches(order, cfg.batch_size)
-        total, correct, loss_sum, skipped = 0, 0, 0.0, 0
-        t0 = time.perf_counter()
-        bar = tqdm(
-            batches,
-            desc=f"stage1 epoch {epoch + 1}/{cfg.epochs}",
-            disable=not progress,
-            leave=False,
+            gen.manual_seed(distributed.rank_seed(epoch_seed(epoch)))
+        return _rank_batches(order, cfg.batch_size)
+
+    def step(forward: Forward, idx: list[int]) -> Step:
+        x = load_batch([frames[i] for i in idx], True, gen).to(device)
+        x, _ = crop_flip(x, cfg.image_size, gen)
+        x = colour_augment(x, jitter, gen)
+        y = torch.as_tensor(labels[idx], device=device)
+        logits = forward(x).float()
+        loss = loss_fn(logits, y)
+        correct = int((logits.argmax(1) == y).sum())
+        return Step(
+            loss,
+            {"frames": len(idx), "correct": correct, "loss_sum": float(loss.detach()) * len(idx)},
         )
-        for idx in bar:
-            x = load_batch([frames[i] for i in idx], True, gen).to(device)
-            x, _ = crop_flip(x, cfg.image_size, gen)
-            x = colour_augment(x, jitter, gen)
-            y = torch.as_tensor(labels[idx], device=device)
-            with autocast(cfg.amp, device):
-                logits = net(x).float()
-            loss = loss_fn(logits, y)
-            if not distributed.all_finite(loss):
-                skipped += 1
-                opt.zero_grad(set_to_none=True)
-                continue
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            opt.step()
-            total += len(idx)
-            correct += int((logits.argmax(1) == y).sum())
-            loss_sum += float(loss.detach()) * len(idx)
-            bar.set_postfix(loss=f"{loss_sum / max(1, total):.3f}")
-        sched.step()
-        distributed.sync_buffers(model)  # every rank: the BatchNorm statistics rank 0 saves
+
+    def summarize(state: FitState) -> dict[str, Any]:
+        total = int(state.sums.get("frames", 0))
+        correct = int(state.sums.get("correct", 0))
+        loss_sum = float(state.sums.get("loss_sum", 0.0))
         if world > 1:  # the epoch's figures over every rank's frames
-            sums = torch.tensor([total, correct, loss_sum, skipped], dtype=torch.float64)
-            total_f, correct_f, loss_sum, skipped_f = distributed.all_reduce_sum(sums).tolist()
-            total, correct, skipped = int(total_f), int(correct_f), int(skipped_f) // world
-        row = {
-            "epoch": epoch + 1,
-            "loss": loss_sum / max(1, total),
-            "train_acc": 100.0 * correct / max(1, total),
-            "skipped_steps": skipped,
-            "seconds": time.perf_counter() - t0,
-        }
-        if val_frames:
-            row["val_acc"] = evaluate_accuracy(model, val_frames, load_batch, device=device)
-        history.append(row)
-        log.info("stage1 %s", " ".join(f"{k}={v:.4g}" for k, v in row.items()))
-        ckpt = {
-            "kind": "classifier",
-            "config": full_config,
-            "classes": list(classes),
-            "state_dict": model.state_dict(),
-            "optimizer": opt.state_dict(),
-            "scheduler": sched.state_dict(),
-            "epoch": epoch + 1,
-            "history": history,
-        }
-        if distributed.is_main():
-            save_checkpoint(out, ckpt)
-        distributed.barrier()  # no rank runs ahead of the checkpoint on disk
-    if not ckpt:  # nothing left to train: the checkpoint on disk is final
-        ckpt = load_checkpoint(out, kind="classifier")
-    return ckpt
+            sums = torch.tensor([total, correct, loss_sum], dtype=torch.float64)
+            total_f, correct_f, loss_sum = distributed.all_reduce_sum(sums).tolist()
+            total, correct = int(total_f), int(correct_f)
+        return {"loss": loss_sum / max(1, total), "train_acc": 100.0 * correct / max(1, total)}
+
+    def validate(state: FitState) -> None:
+        state.row["val_acc"] = evaluate_accuracy(model, val_frames, load_batch, device=device)
+
+    state = fit(
+        model,
+        opt,
+        epochs=cfg.epochs,
+        batches=batches,
+        step=step,
+        epoch_seed=epoch_seed,
+        summarize=summarize,
+        scheduler=sched,
+        checkpoint=checkpoint,
+        resume=resume,
+        callbacks=[LambdaCallback(on_epoch_end=validate)] if val_frames else [],
+        amp=cfg.amp,
+        device=device,
+        progress=progress,
+        name="stage1",
+    )
+    # nothing left to train: the checkpoint on disk is final
+    return state.checkpoint or load_checkpoint(out, kind="classifier")
 
 
 def load_classifier(path: str | Path, *, device: str | torch.device = "cpu") -> WGAPClassifier:

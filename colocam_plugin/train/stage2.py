@@ -25,15 +25,13 @@ terms, their gradient norms at the decoder output and the learning rate go to
 ``<out>.log.csv`` (:data:`LOG_COLUMNS`); an optional ``evaluate`` callback
 scores the model every ``eval_every`` steps into ``<out>.val.csv`` (a
 validation curve). A checkpoint is written atomically after every epoch and
-``resume`` continues from it.
+``resume`` continues from it. The epoch/step loop is the one stage 1 uses too,
+:func:`colocam_plugin.train.loop.fit`: this module supplies the batches and
+the step; the CSV log, the evaluation and the checkpoint are its callbacks.
 """
 
 from __future__ import annotations
 
-import csv
-import logging
-import math
-import time
 from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from dataclasses import asdict
@@ -43,7 +41,6 @@ from typing import Any
 import numpy as np
 import torch
 import torch.nn.functional as F
-from tqdm.auto import tqdm
 
 from colocam_plugin import distributed
 from colocam_plugin.data.io import read_image
@@ -52,14 +49,23 @@ from colocam_plugin.errors import UsageError
 from colocam_plugin.models.classifier import WGAPClassifier
 from colocam_plugin.models.localizer import Localizer
 from colocam_plugin.train.augment import ColourJitter, colour_augment, crop_flip
-from colocam_plugin.train.checkpoint import load_checkpoint, save_checkpoint, state_fingerprint
-from colocam_plugin.train.checkpoint import resume as resume_run
+from colocam_plugin.train.checkpoint import load_checkpoint, state_fingerprint
 from colocam_plugin.train.config import (
     AMP_MODES,
     LOG_COLUMNS,
     METHODS,
     TERMS,
     Stage2Config,
+)
+from colocam_plugin.train.loop import (
+    Checkpoint,
+    CsvLogger,
+    Evaluation,
+    FitState,
+    Forward,
+    LambdaCallback,
+    Step,
+    fit,
 )
 from colocam_plugin.train.precision import amp_dtype, autocast
 
@@ -75,8 +81,6 @@ __all__ = [
     "load_localizer",
     "train_localizer",
 ]
-
-log = logging.getLogger("colocam_plugin.train")
 
 
 def build_localizer(classifier: WGAPClassifier, head: str = "unet", **head_kw: Any) -> Localizer:
@@ -288,71 +292,17 @@ def train_localizer(
         full_config.pop(key, None)
     if world > 1:  # the shards, hence the run, depend on the number of processes
         full_config["world_size"] = world
-    start_epoch = 0
-    history: list[dict[str, Any]] = []
-    if resume:
-        done, start_epoch, history = resume_run(
-            out,
-            kind="localizer",
-            config=full_config,
-            epochs=cfg.epochs,
-            states={
-                "state_dict": model,
-                "optimizer": opt,
-                "scheduler": sched,
-                "size_loss": size_loss,
-            },
-        )
-        if done is not None:
-            return done
+    checkpoint = Checkpoint(
+        out,
+        kind="localizer",
+        config=full_config,
+        states={"state_dict": model, "optimizer": opt, "scheduler": sched, "size_loss": size_loss},
+        meta={
+            "classifier_config": dict(classifier_config or classifier.config),
+            "classes": list(classes),
+        },
+    )
     data = _SequenceData(shots, pseudo_cams, offsets, transform, cfg.cache_frames)
-    main = distributed.is_main()  # only rank 0 writes files
-    log_path = out.with_name(out.name + ".log.csv")
-    val_path = out.with_name(out.name + ".val.csv")
-    if main:
-        out.parent.mkdir(parents=True, exist_ok=True)
-        for path in (log_path, val_path):
-            # a run killed mid-epoch left rows of the epoch it is about to repeat
-            _truncate_csv(path, after_epoch=start_epoch)
-    global_step = sum(int(row.get("steps", 0)) for row in history)
-    ckpt: dict[str, Any] = {}  # written after the first epoch
-
-    best_path = out.with_name(out.stem + ".best" + out.suffix)
-    best = -math.inf
-    if start_epoch == 0:
-        if main:
-            best_path.unlink(missing_ok=True)
-    elif best_path.is_file():
-        best = float(load_checkpoint(best_path, kind="localizer")["val"][select_metric])
-
-    def run_evaluation(epoch: int) -> None:
-        nonlocal best
-        if evaluate is None:
-            return
-        distributed.sync_buffers(model)  # every rank scores the same model (rank 0's)
-        model.eval()
-        with torch.no_grad():
-            scores = evaluate(model)
-        model.train()
-        # the scores are pooled over every rank's frames: the same on every rank
-        if main:
-            _append_csv(val_path, {"epoch": epoch, "step": global_step, **scores})
-            log.info("%s step %d val %s", cfg.method, global_step, scores)
-        if keep_best and scores[select_metric] > best:
-            best = scores[select_metric]
-            snapshot = {
-                "kind": "localizer",
-                "config": full_config,
-                "classifier_config": dict(classifier_config or classifier.config),
-                "classes": list(classes),
-                "state_dict": model.state_dict(),
-                "epoch": epoch,
-                "step": global_step,
-                "val": dict(scores),
-            }
-            if main:
-                save_checkpoint(best_path, snapshot)
-
     jitter = ColourJitter(
         brightness=cfg.colour_jitter,
         contrast=cfg.colour_jitter,
@@ -360,164 +310,97 @@ def train_localizer(
         hue=cfg.hue_jitter,
         grayscale_p=cfg.grayscale_p,
     )
-    net = distributed.wrap_model(model)  # DistributedDataParallel in a process group
-    for epoch in range(start_epoch, cfg.epochs):
-        model.train()
+    gen = torch.Generator()  # the epoch's pseudo-label draws
+
+    def epoch_seed(epoch: int) -> int:
+        return cfg.seed * 1_000_003 + epoch
+
+    def batches(epoch: int) -> Any:
         # each rank its own crops, flips and pseudo-label draws (rank 0: as one process)
-        seed = distributed.rank_seed(cfg.seed * 1_000_003 + epoch)
-        gen = torch.Generator().manual_seed(seed)
-        # the global RNG restarts with the epoch too: a resumed run repeats it exactly
-        torch.manual_seed(seed)
-        batches = _sequence_batches(
+        seed = distributed.rank_seed(epoch_seed(epoch))
+        gen.manual_seed(seed)
+        seqs = _sequence_batches(
             sampler, cfg.n_frames, cfg.batch_frames, epoch, cfg.repeats_per_epoch, world
         )
         # one seed per batch for its crops, flips and colour jitter, drawn up
         # front: the batch's augmentation depends on its seed alone, not on
         # which worker built it nor in which order
         data_gen = torch.Generator().manual_seed(seed + 7919)
-        items = [
-            (int(v), b)
-            for v, b in zip(torch.randint(0, 2**62, (len(batches),), generator=data_gen), batches)
-        ]
-        loader = _batch_loader(data, items, cfg.workers, pin=torch.device(device).type == "cuda")
-        sums: dict[str, float] = {}
-        steps, skipped = 0, 0
-        t0 = time.perf_counter()
-        bar = tqdm(
-            loader,
-            total=len(items),
-            desc=f"{cfg.method} epoch {epoch + 1}/{cfg.epochs}",
-            disable=not progress,
-            leave=False,
+        draws = torch.randint(0, 2**62, (len(seqs),), generator=data_gen)
+        items = [(int(v), b) for v, b in zip(draws, seqs)]
+        return _batch_loader(data, items, cfg.workers, pin=torch.device(device).type == "cuda")
+
+    def step(forward: Forward, batch: Any) -> Step:
+        x_cpu, c_cpu, lengths, batch_seed = batch
+        x = x_cpu.to(device, non_blocking=True)
+        c = c_cpu.to(device, non_blocking=True)
+        batch_gen = torch.Generator().manual_seed(int(batch_seed))
+        x, c = _augment_sequences(x, c, list(lengths), cfg.image_size, jitter, batch_gen)
+        terms, seg, probs = _loss_terms(
+            forward, x, c, cfg, crf, coloc, size_loss, gen, len(lengths)
         )
-        # rank 0 logs its own steps; the other ranks write nowhere
-        with log_path.open("a", newline="") if main else _Discard() as log_file:
-            writer = csv.DictWriter(log_file, fieldnames=LOG_COLUMNS)
-            if main and log_file.tell() == 0:
-                writer.writeheader()
-            for x_cpu, c_cpu, lengths, batch_seed in bar:
-                x = x_cpu.to(device, non_blocking=True)
-                c = c_cpu.to(device, non_blocking=True)
-                batch_gen = torch.Generator().manual_seed(int(batch_seed))
-                x, c = _augment_sequences(x, c, list(lengths), cfg.image_size, jitter, batch_gen)
-                terms, seg, probs = _loss_terms(
-                    net, x, c, cfg, crf, coloc, size_loss, gen, len(lengths)
-                )
-                loss = torch.stack(list(terms.values())).sum()
-                if not distributed.all_finite(loss):
-                    skipped += 1
-                    opt.zero_grad(set_to_none=True)
-                    continue
-                grads = _grad_norms(terms, loss, seg)
-                opt.zero_grad(set_to_none=True)
-                loss.backward()
-                opt.step()
-                steps += 1
-                global_step += 1
-                row = {k: float(v.detach()) for k, v in terms.items()}
-                for k, v in row.items():
-                    sums[k] = sums.get(k, 0.0) + v
-                writer.writerow(
-                    {
-                        "epoch": epoch + 1,
-                        "step": global_step,
-                        "lr": opt.param_groups[0]["lr"],
-                        "loss": float(loss.detach()),
-                        **row,
-                        **grads,
-                        "fg_mean": float(probs[:, 1].detach().mean()),
-                    }
-                )
-                bar.set_postfix(loss=f"{float(loss.detach()):.3f}")
-                if eval_every > 0 and global_step % eval_every == 0:
-                    run_evaluation(epoch + 1)
-        sched.step()
-        size_loss.step_epoch()
-        distributed.sync_buffers(model)  # every rank: the BatchNorm statistics rank 0 saves
+        loss = torch.stack(list(terms.values())).sum()
+        # the columns of LOG_COLUMNS but epoch, step and lr (the CSV logger's)
+        metrics = {
+            "loss": float(loss.detach()),
+            **{k: float(v.detach()) for k, v in terms.items()},
+            **_grad_norms(terms, loss, seg),
+            "fg_mean": float(probs[:, 1].detach().mean()),
+        }
+        return Step(loss, metrics)
+
+    def summarize(state: FitState) -> dict[str, Any]:
+        """Each term's mean over the epoch's steps (every rank's), and the steps."""
+        sums = {k: v for k, v in state.sums.items() if k in TERMS}
         if world > 1:
-            sums, skipped = _reduce_epoch_sums(sums, skipped, world)
-        row = {
-            "epoch": epoch + 1,
-            **{k: v / max(1, steps) for k, v in sums.items()},
-            "steps": steps,
-            "skipped_steps": skipped,
-            "seconds": time.perf_counter() - t0,
-        }
-        history.append(row)
-        log.info("%s %s", cfg.method, " ".join(f"{k}={v:.4g}" for k, v in row.items()))
-        ckpt = {
-            "kind": "localizer",
-            "config": full_config,
-            "classifier_config": dict(classifier_config or classifier.config),
-            "classes": list(classes),
-            "state_dict": model.state_dict(),
-            "optimizer": opt.state_dict(),
-            "scheduler": sched.state_dict(),
-            "size_loss": size_loss.state_dict(),
-            "epoch": epoch + 1,
-            "history": history,
-        }
-        if main:
-            save_checkpoint(out, ckpt)
-        distributed.barrier()  # no rank runs ahead of the checkpoint on disk
-    if evaluate is not None and start_epoch < cfg.epochs:
-        if eval_every <= 0 or global_step % eval_every != 0:
-            run_evaluation(cfg.epochs)
-    if not ckpt:
-        ckpt = load_checkpoint(out, kind="localizer")
-    return ckpt
+            sums = _reduce_epoch_sums(sums, world)
+        return {**{k: v / max(1, state.steps) for k, v in sums.items()}, "steps": state.steps}
+
+    callbacks = [
+        CsvLogger(out.with_name(out.name + ".log.csv"), LOG_COLUMNS),
+        Evaluation(
+            evaluate,
+            out.with_name(out.name + ".val.csv"),
+            every=eval_every,
+            best_path=out.with_name(out.stem + ".best" + out.suffix),
+            keep_best=keep_best,
+            checkpoint=checkpoint,
+            select_metric=select_metric,
+        ),
+        LambdaCallback(on_epoch_end=lambda state: size_loss.step_epoch()),
+    ]
+    state = fit(
+        model,
+        opt,
+        epochs=cfg.epochs,
+        batches=batches,
+        step=step,
+        epoch_seed=epoch_seed,
+        summarize=summarize,
+        scheduler=sched,
+        checkpoint=checkpoint,
+        resume=resume,
+        callbacks=callbacks,
+        amp=cfg.amp,
+        device=device,
+        progress=progress,
+        name=cfg.method,
+    )
+    # nothing left to train: the checkpoint on disk is final
+    return state.checkpoint or load_checkpoint(out, kind="localizer")
 
 
-class _Discard:
-    """A write-only sink for the ranks that do not log (``open`` without a file)."""
-
-    def __enter__(self) -> _Discard:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        return None
-
-    def write(self, text: str) -> int:
-        return len(text)
-
-    def tell(self) -> int:
-        return 0
-
-
-def _reduce_epoch_sums(
-    sums: dict[str, float], skipped: int, world: int
-) -> tuple[dict[str, float], int]:
+def _reduce_epoch_sums(sums: dict[str, float], world: int) -> dict[str, float]:
     """The epoch's per-term sums over every rank, scaled to one rank's steps.
 
     Every rank runs the same number of steps, so ``sum / steps`` afterwards is
     the mean over all ranks' steps. A term some rank never had (e.g. ``pl``
-    when no seed was drawn) is kept if any rank had it. ``skipped`` is the
-    same on every rank (the ranks skip together).
+    when no seed was drawn) is kept if any rank had it.
     """
     names = list(TERMS)
     vec = [sums.get(k, 0.0) for k in names] + [float(k in sums) for k in names]
     total = distributed.all_reduce_sum(torch.tensor(vec, dtype=torch.float64)).tolist()
-    out = {k: total[i] / world for i, k in enumerate(names) if total[len(names) + i] > 0}
-    return out, skipped
-
-
-def _truncate_csv(path: Path, *, after_epoch: int) -> None:
-    """Drop the rows of ``path`` whose ``epoch`` is beyond ``after_epoch`` (0: all)."""
-    if not path.is_file():
-        return
-    if after_epoch == 0:
-        path.unlink()
-        return
-    with path.open(newline="") as fh:
-        reader = csv.DictReader(fh)
-        fields = reader.fieldnames or []
-        rows = [r for r in reader if int(float(r.get("epoch") or 0)) <= after_epoch]
-    tmp = path.with_name(path.name + ".tmp")
-    with tmp.open("w", newline="") as fh:
-        writer = csv.DictWriter(fh, fieldnames=fields)
-        writer.writeheader()
-        writer.writerows(rows)
-    tmp.replace(path)
+    return {k: total[i] / world for i, k in enumerate(names) if total[len(names) + i] > 0}
 
 
 def _augment_sequences(
@@ -546,7 +429,7 @@ def _augment_sequences(
 
 
 def _loss_terms(
-    model: torch.nn.Module,
+    model: Forward,
     x: torch.Tensor,
     cams: torch.Tensor,
     cfg: Stage2Config,
@@ -556,11 +439,14 @@ def _loss_terms(
     gen: torch.Generator,
     n_seq: int,
 ) -> tuple[dict[str, torch.Tensor], torch.Tensor, torch.Tensor]:
-    """The step's loss terms, the decoder's output logits and their softmax."""
+    """The step's loss terms, the decoder's output logits and their softmax.
+
+    ``model`` is the forward pass :func:`~colocam_plugin.train.loop.fit` hands
+    the step: under the run's autocast; the terms run in float32 outside it.
+    """
     from colocam_plugin.losses import IGNORE_INDEX, sample_pseudo_labels
 
-    with autocast(cfg.amp, x.device):
-        seg, _ = model(x)
+    seg, _ = model(x)
     seg = seg.float()  # the loss terms and energies run in float32
     probs = seg.softmax(1)
     terms: dict[str, torch.Tensor] = {}
@@ -598,13 +484,3 @@ def _grad_norms(
         (grad,) = torch.autograd.grad(value, seg, retain_graph=True, allow_unused=True)
         norms[f"grad_{name}"] = 0.0 if grad is None else float(grad.norm())
     return norms
-
-
-def _append_csv(path: Path, row: dict[str, Any]) -> None:
-    """Append ``row`` to a CSV file, writing the header when the file is new."""
-    new = not path.exists() or path.stat().st_size == 0
-    with path.open("a", newline="") as f:
-        writer = csv.DictWriter(f, fieldnames=list(row))
-        if new:
-            writer.writeheader()
-        writer.writerow(row)
