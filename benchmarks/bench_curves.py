@@ -101,20 +101,29 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     out: dict[str, Any] = {}
     for stride in args.output_stride:
         clf = work / f"classifier-os{stride}.pt"
-        _, acc = train_stage1(
-            "yto-v1.0",
-            data,
-            clf,
-            config=stage1_config(args.classifier_epochs, args.image_size, args.seed),
-            output_stride=stride,
-            pretrained="efficientnet-lite0",
-            device=device,
-            progress=False,
-        )
-        print(f"os{stride} classifier: test accuracy {acc:.1f}%", flush=True)
-        block = out.setdefault(f"os{stride}", {"classifier_test_accuracy": acc, "runs": {}})
-        block["layercam_val"] = layercam_val(clf, data, args.image_size, device)
-        print(f"os{stride} LayerCAM val {block['layercam_val']}", flush=True)
+        cached = work / f"classifier-os{stride}.summary.json"
+        if args.report_only:
+            if not cached.is_file():
+                raise SystemExit(f"--report-only: {cached} not found (run without it first)")
+            block = json.loads(cached.read_text())
+        else:
+            _, acc = train_stage1(
+                "yto-v1.0",
+                data,
+                clf,
+                config=stage1_config(args.classifier_epochs, args.image_size, args.seed),
+                output_stride=stride,
+                pretrained="efficientnet-lite0",
+                device=device,
+                progress=False,
+            )
+            print(f"os{stride} classifier: test accuracy {acc:.1f}%", flush=True)
+            block = {"classifier_test_accuracy": acc}
+            block["layercam_val"] = layercam_val(clf, data, args.image_size, device)
+            print(f"os{stride} LayerCAM val {block['layercam_val']}", flush=True)
+            cached.write_text(json.dumps(block, indent=2) + "\n")
+        block["runs"] = {}
+        out[f"os{stride}"] = block
         variants: dict[str, dict[str, Any]] = {
             "F-CAM": {"method": "fcam", "repeats_per_epoch": 4 * args.repeats},
         }
@@ -135,6 +144,10 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                 f"-l{over['coloc_weight']:g}" if "coloc_weight" in over else ""
             )
             path = work / f"os{stride}-{tag}.pt"
+            if args.report_only:
+                if path.with_name(path.name + ".log.csv").is_file():
+                    block["runs"][name] = summarise(path)
+                continue
             t = time.perf_counter()
             train_stage2(
                 clf,
@@ -192,7 +205,7 @@ def to_markdown(report: dict[str, Any]) -> str:
         for name, r in block["runs"].items():
             by_step = {p["step"]: p["corloc"] for p in r["curve"]}
             cells = " | ".join(f"{by_step[s]:.1f}" if s in by_step else "" for s in steps)
-            lines.append(f"| {name} | {cells} |")
+            lines.append(f"| {name} ({r['steps']} steps logged) | {cells} |")
         lines += [
             "",
             "Loss terms, mean over the first / last 20% of steps: value, and the L2 norm of "
@@ -259,6 +272,12 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--image-size", type=int, default=128)
     p.add_argument("--crf-step", type=float, default=0.5)
     p.add_argument("--work", default="runs/curves")
+    p.add_argument(
+        "--report-only",
+        action="store_true",
+        help="train nothing: write the report from the runs already in --work "
+        "(an interrupted run is reported up to its last logged step)",
+    )
     p.add_argument("--out", default=None, help="default: benchmarks/results/curves_<dataset>")
     args = p.parse_args(argv)
     args.argv = list(sys.argv[1:] if argv is None else argv)
