@@ -56,7 +56,34 @@ def colocam_register_metrics(registry: Registry[Any]) -> None:
     ``registry.add(name, factory)``: ``factory(**kwargs)`` returns a
     mergeable accumulator with ``update(cams, labels, boxes, ...)``,
     ``merge(other)`` and ``compute() -> dict`` (see
-    :mod:`colocam_plugin.metrics`).
+    :mod:`colocam_plugin.metrics`). The evaluation harness (``colocam
+    evaluate``, :func:`colocam_plugin.harness.evaluate_methods`) computes
+    every registered metric, one accumulator per CAM method:
+
+    - **Context.** It calls ``factory(thresholds=T, num_classes=C)``: ``T``
+      the number of CAM thresholds (1000 on test, 250 on validation), ``C``
+      the number of classes (labels lie in ``[0, C)``). A factory takes the
+      keywords it uses and accepts ``**kwargs`` for the others (more may be
+      passed later).
+    - **update**, once per batch and method, by keyword: the arguments it
+      names out of ``cams`` (B, H, W) float32 CPU tensor, any range;
+      ``labels`` (B,) int numpy; ``boxes``, B arrays (k, 4) ``x0, y0, x1,
+      y1``, 0-based, inclusive, in the CAM's grid (k may be 0);
+      ``pred_labels`` (B,) the classifier's top-1; ``masks`` (B, H, W) bool,
+      passed only when every frame has a ground-truth mask (a metric whose
+      ``update`` requires ``masks`` is otherwise not updated). With
+      ``**kwargs`` it gets all of them. It must not modify them.
+    - **compute()** returns a dict whose keys join each method's scores (the
+      ``--json`` output; a number or None also gets a column of the printed
+      table). A key that another metric, or the harness itself
+      (``constant_cams``, ``mean_iou``, ``frame_accuracy``), reports too is
+      an error naming both.
+    - **Under torchrun**, each rank fills its own accumulators; they are
+      gathered and pooled with ``merge(other)`` (adds ``other`` into
+      ``self``) in rank order. An accumulator with ``dense_counts()`` (an
+      int64 vector whose length is the same on every rank) and
+      ``load_dense_counts(counts)`` is pooled by summing those counts in one
+      all-reduce instead (as :class:`~colocam_plugin.metrics.BoxAccumulator`).
     """
 
 

@@ -74,7 +74,8 @@ method = cc.create_cam_method("centre-prior", sigma=0.3)
 model = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.LazyLinear(3))
 out = method(model, torch.rand(2, 3, 24, 32), None)
 peak = [divmod(int(c.argmax()), 32) for c in out.cams]
-metric = get_registries().metrics.create("pointing-game")
+# as the harness creates it: its context, which the factory takes and ignores
+metric = get_registries().metrics.create("pointing-game", thresholds=1000, num_classes=3)
 centre, corner = np.array([[12.0, 8.0, 20.0, 16.0]]), np.array([[0.0, 0.0, 4.0, 4.0]])
 metric.update(out.cams, torch.tensor([0, 1]), [centre, corner])
 print(json.dumps({
@@ -92,6 +93,30 @@ def test_example_plugin_method_and_metric_work(example_site, tmp_path):
     assert got["min"] == 0.0 and got["max"] == 1.0
     assert got["peak"] == [[11, 15], [11, 15]]  # the centre of a 24 x 32 map
     assert got["scores"] == {"pointing_game": 50.0}  # inside the centre box, not the corner one
+
+
+def test_example_metric_is_a_column_of_colocam_evaluate(example_site, tmp_path):
+    import json
+
+    from colocam_plugin.data.testing import write_frames_tree
+    from colocam_plugin.models.classifier import WGAPClassifier
+    from colocam_plugin.train.checkpoint import save_checkpoint
+
+    write_frames_tree(tmp_path / "data")
+    model = WGAPClassifier("resnet18", 2, weights=None)
+    state = {"kind": "classifier", "config": model.config, "classes": ["cat", "person"]}
+    clf = save_checkpoint(tmp_path / "clf.pt", {**state, "state_dict": model.state_dict()})
+    out = tmp_path / "scores.json"
+    args = [sys.executable, "-m", "colocam_plugin", "evaluate", "--dataset", "frames"]
+    args += ["--root", str(tmp_path / "data"), "--classifier", str(clf), "--device", "cpu"]
+    args += ["--methods", "centre-prior", "--image-size", "32", "--thresholds", "10"]
+    table = _run([*args, "--json", str(out), "--no-progress"], _env(example_site), tmp_path)
+    scores = json.loads(out.read_text())["centre-prior"]
+    assert scores["num_frames"] == 2 and 0.0 <= scores["pointing_game"] <= 100.0
+    head = next(line for line in table.splitlines() if line.startswith("| method |"))
+    row = next(line for line in table.splitlines() if line.startswith("| centre-prior |"))
+    assert head.endswith("| frame acc | pointing_game |")
+    assert row.endswith(f" | {scores['pointing_game']:.4g} |")
 
 
 def test_example_plugin_module_imports_nothing_heavy(example_site, tmp_path):

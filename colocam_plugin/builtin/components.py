@@ -6,6 +6,7 @@ cheap (``colocam methods`` must not import torch models or scipy).
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -77,16 +78,24 @@ def colocam_register_datasets(registry: Registry[Any]) -> None:
     registry.add("realyto", _realyto, help="real photo cut-outs over real photos (v1.0 layout)")
 
 
-def _box_metrics(**kw: Any) -> Any:
+def _box_metrics(
+    *,
+    thresholds: Any = 1000,
+    num_classes: int | None = None,
+    deltas: Sequence[int] = (30, 50, 70),
+    **_context: Any,
+) -> Any:
+    """:class:`~colocam_plugin.metrics.BoxAccumulator`; other context keywords are ignored."""
     from colocam_plugin.metrics import BoxAccumulator
 
-    return BoxAccumulator(**kw)
+    return BoxAccumulator(thresholds=thresholds, num_classes=num_classes, deltas=deltas)
 
 
-def _pxap(**kw: Any) -> Any:
+def _pxap(*, thresholds: int = 1000, num_bins: int | None = None, **_context: Any) -> Any:
+    """:class:`~colocam_plugin.metrics.PxAPAccumulator`; ``num_bins`` defaults to ``thresholds``."""
     from colocam_plugin.metrics import PxAPAccumulator
 
-    return PxAPAccumulator(**kw)
+    return PxAPAccumulator(num_bins=thresholds if num_bins is None else num_bins)
 
 
 @hookimpl

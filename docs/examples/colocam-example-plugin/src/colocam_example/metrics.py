@@ -26,7 +26,11 @@ class PointingGame:
         self.frames = 0
 
     def update(self, cams: Any, labels: Any, boxes: Sequence[np.ndarray], **_: Any) -> None:
-        """Score a batch: ``cams`` (B, H, W), ``boxes`` per frame (k, 4) ``x0, y0, x1, y1``."""
+        """Score a batch: ``cams`` (B, H, W), ``boxes`` per frame (k, 4) ``x0, y0, x1, y1``.
+
+        ``colocam evaluate`` passes, by keyword, the arguments ``update`` names;
+        ``**_`` takes (and ignores) the others: ``pred_labels``, ``masks``.
+        """
         maps = np.asarray(cams.detach().cpu() if hasattr(cams, "detach") else cams)
         for cam, frame_boxes in zip(maps, boxes, strict=True):
             frame_boxes = np.asarray(frame_boxes).reshape(-1, 4)

@@ -17,10 +17,15 @@ def _centre_prior(**kwargs: Any) -> Any:
     return CentrePrior(**kwargs)
 
 
-def _pointing_game(**kwargs: Any) -> Any:
+def _pointing_game(*, tolerance: int = 0, **context: Any) -> Any:
+    """Create the metric; ``colocam evaluate`` calls this with its context.
+
+    The context is ``thresholds`` and ``num_classes`` (more may come): take
+    the keywords you use, let ``**context`` swallow the rest.
+    """
     from colocam_example.metrics import PointingGame
 
-    return PointingGame(**kwargs)
+    return PointingGame(tolerance=tolerance)
 
 
 @hookimpl
