@@ -28,7 +28,6 @@ from colocam_plugin.atomic import atomic_write
 from colocam_plugin.data.loading import load_eval_batch
 from colocam_plugin.data.records import FrameRecord
 from colocam_plugin.errors import ColocamError, DuplicateNameError, ShapeError, UsageError
-from colocam_plugin.metrics import PxAPAccumulator
 from colocam_plugin.metrics.cam_boxes import box_iou, cam_to_boxes, cams_to_uint8
 
 __all__ = [
@@ -275,25 +274,14 @@ def _create_metrics(
 def _counts(acc: Any) -> np.ndarray | None:
     """The int64 counts an all-reduce sums for ``acc``, or None (merged instead).
 
-    PxAP's histograms as before; any accumulator with ``dense_counts()`` and
-    ``load_dense_counts(counts)`` (the counts protocol, as BoxAccumulator).
+    Any accumulator with ``dense_counts()`` and ``load_dense_counts(counts)``
+    (the counts protocol of BoxAccumulator and PxAPAccumulator).
     """
-    if isinstance(acc, PxAPAccumulator):
-        return np.concatenate([acc.positive, acc.negative])
     if callable(getattr(acc, "dense_counts", None)) and callable(
         getattr(acc, "load_dense_counts", None)
     ):
         return np.asarray(acc.dense_counts(), dtype=np.int64).ravel()
     return None
-
-
-def _load_counts(acc: Any, counts: np.ndarray) -> None:
-    if isinstance(acc, PxAPAccumulator):
-        half = len(counts) // 2
-        acc.positive = counts[:half].copy()
-        acc.negative = counts[half:].copy()
-    else:
-        acc.load_dense_counts(counts)
 
 
 def _reduce(accs: dict[str, dict[str, Any]], counters: Sequence[dict[str, int]]) -> None:
@@ -325,7 +313,7 @@ def _reduce(accs: dict[str, dict[str, Any]], counters: Sequence[dict[str, int]])
     total = distributed.all_reduce_sum(torch.from_numpy(np.concatenate(parts))).numpy()
     pieces = iter(np.split(total, np.cumsum(sizes)[:-1]))
     for m, k in summed:
-        _load_counts(accs[m][k], next(pieces))
+        accs[m][k].load_dense_counts(next(pieces))
     for c in counters:
         c.update(zip(methods, (int(v) for v in next(pieces))))
     if merged:

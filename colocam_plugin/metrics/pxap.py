@@ -82,6 +82,27 @@ class PxAPAccumulator:
         self.negative += other.negative
         return self
 
+    def dense_counts(self) -> np.ndarray:
+        """Both histograms in one flat int64 vector, for an all-reduce.
+
+        The layout depends only on ``num_bins``, so the SUM of the shards'
+        vectors, given to :meth:`load_dense_counts`, is the merged accumulator
+        (as :class:`~colocam_plugin.metrics.BoxAccumulator`'s counts protocol).
+        """
+        return np.concatenate([self.positive, self.negative])
+
+    def load_dense_counts(self, counts: Any) -> None:
+        """Replace both histograms by a :meth:`dense_counts` vector (e.g. a sum)."""
+        arr = np.asarray(counts, dtype=np.int64).ravel()
+        if arr.shape != (2 * len(self.positive),):
+            raise ShapeError(
+                f"counts: expected {2 * len(self.positive)} dense counts for this "
+                f"accumulator, got {arr.shape}"
+            )
+        half = len(arr) // 2
+        self.positive = arr[:half].copy()
+        self.negative = arr[half:].copy()
+
     def compute(self) -> dict[str, float | None]:
         """``{"pxap": PxAP in percent}``; None when no GT-positive pixel was seen."""
         num_pos = self.positive.sum()

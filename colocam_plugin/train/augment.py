@@ -31,6 +31,8 @@ run draws the same values.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any, overload
 
@@ -39,6 +41,19 @@ import torch
 from colocam_plugin.errors import ShapeError
 
 __all__ = ["ColourJitter", "colour_augment", "crop_flip"]
+
+
+@contextmanager
+def _seeded_from(generator: torch.Generator, device: torch.device) -> Iterator[None]:
+    """Run the block (Kornia's draws) under one seed drawn from ``generator``.
+
+    The global RNG (and the CUDA one of ``device``) is forked, so it is left
+    as it was.
+    """
+    seed = int(torch.randint(0, 2**62, (1,), generator=generator))
+    with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
+        torch.manual_seed(seed)
+        yield
 
 
 @dataclass(frozen=True)
@@ -117,10 +132,8 @@ def colour_augment(
         raise ValueError(f"batch of {x.shape[0]} frames is not a multiple of n = {n}")
     import kornia.augmentation as K
 
-    seed = int(torch.randint(0, 2**62, (1,), generator=generator))
     unit = (x.float() / 255.0).clamp_(0.0, 1.0)
-    with torch.random.fork_rng(devices=[x.device] if x.device.type == "cuda" else []):
-        torch.manual_seed(seed)
+    with _seeded_from(generator, x.device):
         if n == 1:
             out = K.AugmentationSequential(*_pipeline(jitter))(unit)
         else:
@@ -234,9 +247,7 @@ def crop_flip(
     ops: list[Any] = [K.RandomCrop((s, s), cropping_mode="slice")]
     if hflip:
         ops.append(K.RandomHorizontalFlip(p=0.5))
-    seed = int(torch.randint(0, 2**62, (1,), generator=generator))
-    with torch.random.fork_rng(devices=[x.device] if x.device.type == "cuda" else []):
-        torch.manual_seed(seed)
+    with _seeded_from(generator, x.device):
         seq = K.VideoSequential(*ops, data_format="BTCHW", same_on_frame=True)
         out = seq(both.reshape(b // n, n, *both.shape[1:])).reshape(b, -1, s, s)
     frames = out[:, :c].to(x.dtype).contiguous()
