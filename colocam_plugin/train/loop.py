@@ -49,6 +49,7 @@ from torch import nn
 from tqdm.auto import tqdm
 
 from colocam_plugin import distributed
+from colocam_plugin.atomic import atomic_write
 from colocam_plugin.train.checkpoint import load_checkpoint, save_checkpoint
 from colocam_plugin.train.checkpoint import resume as resume_run
 from colocam_plugin.train.precision import autocast
@@ -518,12 +519,10 @@ def _truncate_csv(path: Path, *, after_epoch: int) -> None:
         reader = csv.DictReader(fh)
         fields = reader.fieldnames or []
         rows = [r for r in reader if int(float(r.get("epoch") or 0)) <= after_epoch]
-    tmp = path.with_name(path.name + ".tmp")
-    with tmp.open("w", newline="") as fh:
+    with atomic_write(path, newline="") as fh:
         writer = csv.DictWriter(fh, fieldnames=fields)
         writer.writeheader()
         writer.writerows(rows)
-    tmp.replace(path)
 
 
 def _append_csv(
