@@ -21,7 +21,9 @@ pass replays its outputs). Reported per mode:
   The objects move, so it is not zero for perfect boxes; the ground truth's
   own jitter (consecutive annotated frames) is given for scale.
   Annotated frames that are ``g`` frames apart count ``shift / g``.
-- the share of frames marked absent (all frames; scored frames).
+- the share of frames marked absent (all frames; scored frames; and, where
+  the dataset records it, RealYTO's ``realyto_frames.jsonl``, the frames
+  whose object is out of view: there a mark is right).
 
 Bars (issue 14): jitter -30% or better, CorLoc not lower.
 
@@ -53,6 +55,7 @@ from colocam_plugin.api import create_dataset
 from colocam_plugin.devices import resolve_device
 from colocam_plugin.localize import (
     ABSENT_BELOW,
+    ABSENT_TOP,
     BOX_THRESHOLD,
     TEMPORAL_WINDOW,
     CAMEngine,
@@ -118,8 +121,12 @@ def jitter(boxes: list[np.ndarray | None]) -> list[float]:
 class ModeScores:
     """Running scores of one mode (see the module docstring)."""
 
-    def __init__(self, num_classes: int, image_size: int) -> None:
+    def __init__(
+        self, num_classes: int, image_size: int, out_of_view: frozenset[Path] = frozenset()
+    ) -> None:
         self.size = image_size
+        self.out_of_view = out_of_view
+        self.absent_unseen = self.n_unseen = 0
         self.acc = BoxAccumulator(thresholds=1000, num_classes=num_classes)
         self.hits: dict[int, list[bool]] = {}
         self.jit: list[float] = []
@@ -131,6 +138,10 @@ class ModeScores:
         self.jit += jitter(boxes)
         self.n_all += len(results)
         self.absent_all += sum(b is None for b in boxes)
+        for rec, box in zip(shot.frames, boxes):
+            if Path(rec.path).resolve() in self.out_of_view:
+                self.n_unseen += 1
+                self.absent_unseen += box is None
         s = self.size
         cams, labels, gts = [], [], []
         for rec, res, box in zip(shot.frames, results, boxes):
@@ -160,6 +171,10 @@ class ModeScores:
             "jitter_pairs": len(self.jit),
             "absent_share_all": self.absent_all / max(1, self.n_all),
             "absent_share_scored": self.absent_scored / max(1, n_scored),
+            "absent_share_out_of_view": (
+                self.absent_unseen / self.n_unseen if self.n_unseen else None
+            ),
+            "out_of_view_frames": self.n_unseen,
             "frames": self.n_all,
             "scored_frames": n_scored,
         }
@@ -174,6 +189,8 @@ def evaluate(
     window: int,
     absent_below: float | None,
     batch_size: int,
+    absent_top: float = ABSENT_TOP,
+    out_of_view: frozenset[Path] = frozenset(),
     progress: bool = True,
 ) -> tuple[dict[str, Any], dict[str, Any], float]:
     """``(plain scores, temporal scores, ground-truth jitter)`` over every shot of ``ds``."""
@@ -181,7 +198,10 @@ def evaluate(
 
     scored = {f.path: f for f in ds.frames}
     replay = ReplayEngine(engine)
-    modes = {m: ModeScores(len(ds.classes), engine.image_size) for m in ("plain", "temporal")}
+    modes = {
+        m: ModeScores(len(ds.classes), engine.image_size, out_of_view)
+        for m in ("plain", "temporal")
+    }
     gt_jit: list[float] = []
     for shot in tqdm(ds.shots, desc="shots", disable=not progress):
         # annotated frames may be several frames apart (SynthYTO: every 3rd):
@@ -205,12 +225,26 @@ def evaluate(
                     threshold=threshold,
                     window=window,
                     absent_below=absent_below,
+                    absent_top=absent_top,
                     batch_size=batch_size,
                 )
             )
             modes[mode].add_shot(shot, results, scored)
     gt = float(np.mean(gt_jit)) if gt_jit else float("nan")
     return modes["plain"].compute(), modes["temporal"].compute(), gt
+
+
+def out_of_view_frames(root: str | Path | None) -> frozenset[Path]:
+    """Frames whose object is out of view, where the dataset records it (RealYTO's table)."""
+    from colocam_plugin.data.realyto import FRAME_TABLE, read_frame_table
+
+    if root is None or not (Path(root) / FRAME_TABLE).is_file():
+        return frozenset()
+    return frozenset(
+        (Path(root) / r["path"]).resolve()
+        for r in read_frame_table(root)
+        if all(o["visible"] < 1e-3 for o in r["objects"])
+    )
 
 
 def run(args: argparse.Namespace) -> dict[str, Any]:
@@ -228,7 +262,9 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         threshold=args.threshold,
         window=args.window,
         absent_below=args.absent_below,
+        absent_top=args.absent_top,
         batch_size=args.batch_size,
+        out_of_view=out_of_view_frames(args.root),
     )
     seconds = time.perf_counter() - t0
     base = plain["jitter"]
@@ -248,6 +284,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         "threshold": args.threshold,
         "window": args.window,
         "absent_below": args.absent_below,
+        "absent_top": args.absent_top,
         "plain": plain,
         "temporal": temporal,
         "jitter_change_pct": change,
@@ -280,13 +317,23 @@ def markdown(r: dict[str, Any]) -> str:
         ("absent, all frames (share)", "absent_share_all", ".3f"),
         ("absent, scored frames (share)", "absent_share_scored", ".3f"),
     ]
+    if t.get("absent_share_out_of_view") is not None:
+        rows.append(
+            (
+                f"absent, object out of view ({t['out_of_view_frames']} frames; share)",
+                "absent_share_out_of_view",
+                ".3f",
+            )
+        )
     absent = "1/K (chance)" if r["absent_below"] is None else r["absent_below"]
+    top = r.get("absent_top", 1.0)
+    top = f"unless a class reaches {top:g}" if top < 1 else "(the class test alone)"
     lines = [
         f"# `colocam localize --temporal` on {r['dataset']} ({r['split']})",
         "",
         f"{t['frames']} frames, each shot in order, {t['scored_frames']} scored; {r['method']} "
         f"CAMs at {r['image_size']} px, box threshold {r['threshold']}, window {r['window']}, "
-        f"absent below p = {absent}, class: "
+        f"absent below p = {absent} {top}, class: "
         f"{'the ground-truth label' if r['class_from'] == 'label' else 'top-1'}. "
         f"{r['device']} ({r['device_name']}), {r['threads']} threads, commit "
         f"`{r['git_commit']}`, torch {r['versions']['torch']}.",
@@ -334,6 +381,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument(
         "--absent-below", type=float, default=ABSENT_BELOW, help="default: chance, 1 / classes"
     )
+    ap.add_argument("--absent-top", type=float, default=ABSENT_TOP, help="1: the class test alone")
     ap.add_argument("--batch-size", type=int, default=16)
     ap.add_argument("--device", default="auto")
     ap.add_argument("--out", type=Path, default=None, help="path stem (default results/temporal_D)")

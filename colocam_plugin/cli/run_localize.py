@@ -58,7 +58,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         "--temporal",
         action="store_true",
         help="smooth CAM, class and box over --window frames and leave the box empty "
-        "where the class probability is below --absent-below (default: off)",
+        "where the class probability is below --absent-below and no class reaches "
+        "--absent-top (default: off)",
     )
     p.add_argument(
         "--window",
@@ -72,6 +73,14 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         default=None,
         help="--temporal: class probability (window mean) under which the object is "
         "absent (default: chance, 1 / number of classes; 0: never absent)",
+    )
+    p.add_argument(
+        "--absent-top",
+        type=unit_float,
+        default=0.5,
+        help="--temporal: a frame is not absent when some class's probability (window mean) "
+        "reaches this: a class the classifier is sure of means an object is in view; "
+        "1: the class probability alone decides (default 0.5)",
     )
     p.add_argument(
         "--threshold",
@@ -138,6 +147,7 @@ def run(args: argparse.Namespace) -> int:
         threshold=args.threshold,
         window=args.window,
         absent_below=args.absent_below,
+        absent_top=args.absent_top,
         folder_fps=args.folder_fps,
         progress=not args.no_progress,
         amp=args.amp,

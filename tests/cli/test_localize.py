@@ -132,6 +132,13 @@ def test_class_flag_and_fps(files, tmp_path):
 def test_temporal_marks_absent_frames(files, tmp_path):
     argv = [files["video"], "--classifier", files["clf"], "--localizer", files["loc"]]
     absent, present = tmp_path / "absent", tmp_path / "present"
+    # p(cat) = 0.9999 in every frame: by default an object the classifier is sure of is
+    # in view, so "dog" frames keep their boxes; with --absent-top 1 the class test alone
+    # decides and every frame is absent
+    assert _run("localize", *argv, "--out", absent, "--temporal", "--class", "dog") == 0
+    rows, _ = _rows(absent)
+    assert len(rows) == N and all(r["x0"] != "" for r in rows)
+    argv += ["--absent-top", "1"]
     assert _run("localize", *argv, "--out", absent, "--temporal", "--class", "dog") == 0
     rows, js = _rows(absent)
     _same(rows, js)
@@ -176,7 +183,8 @@ def test_help_shows_defaults(capsys):
     with pytest.raises(SystemExit):
         main(["localize", "--help"])
     text = " ".join(capsys.readouterr().out.split())
-    for flag in ("--fps", "--batch-size", "--device", "--threshold", "--window", "--absent-below"):
+    flags = ("--fps", "--batch-size", "--device", "--threshold", "--window", "--absent-below")
+    for flag in (*flags, "--absent-top"):
         assert flag in text
     assert text.count("(default") >= 10
 
@@ -195,9 +203,16 @@ def test_cli_defaults_match_the_library():
 
     p = argparse.ArgumentParser()
     run_localize.add_arguments(p)
-    got = [p.get_default(k) for k in ("window", "absent_below", "threshold", "folder_fps")]
-    assert got == [lib.TEMPORAL_WINDOW, lib.ABSENT_BELOW, lib.BOX_THRESHOLD, lib.FOLDER_FPS]
-    for k, v in zip(("window", "absent-below", "threshold", "folder-fps"), got):
+    keys = ("window", "absent_below", "absent_top", "threshold", "folder_fps")
+    got = [p.get_default(k) for k in keys]
+    assert got == [
+        lib.TEMPORAL_WINDOW,
+        lib.ABSENT_BELOW,
+        lib.ABSENT_TOP,
+        lib.BOX_THRESHOLD,
+        lib.FOLDER_FPS,
+    ]
+    for k, v in zip((k.replace("_", "-") for k in keys), got):
         (action,) = [a for a in p._actions if f"--{k}" in a.option_strings]
         shown = "(default: chance, 1 / number of classes" if v is None else f"(default {v:g})"
         assert shown in (action.help or "")
@@ -422,3 +437,48 @@ def test_amp_flag_and_precision_in_summary(files, tmp_path, capsys):
     except SystemExit as exc:  # argparse's own exit
         rc = int(exc.code or 0)
     assert rc == 2 and "invalid choice: 'fp8'" in capsys.readouterr().err
+
+
+class _FixedEngine:
+    """Uniform CAMs and the given class probabilities, one row per frame."""
+
+    classes = ("a", "b", "c", "d")
+    image_size = 16
+    name = "fixed"
+
+    def __init__(self, probs: list[list[float]]) -> None:
+        self.probs = np.asarray(probs, dtype=np.float32)
+        self.pos = 0
+
+    def __call__(self, images, targets=None):
+        n = len(images)
+        p = self.probs[self.pos : self.pos + n]
+        self.pos += n
+        cams = np.zeros((n, 16, 16), np.float32)
+        cams[:, 4:12, 4:12] = 1
+        return cams, p
+
+
+@pytest.mark.parametrize(
+    ("probs", "top", "absent"),
+    [
+        ([0.05, 0.35, 0.3, 0.3], 0.5, True),  # class under chance (1/4), nothing sure: absent
+        ([0.05, 0.9, 0.03, 0.02], 0.5, False),  # another class sure: an object is in view
+        ([0.05, 0.9, 0.03, 0.02], 1.0, True),  # --absent-top 1: the class test alone
+        ([0.0, 1.0, 0.0, 0.0], 1.0, True),  # ... even where a softmax reaches 1.0
+        ([0.3, 0.3, 0.2, 0.2], 0.5, False),  # class above chance: present
+    ],
+)
+def test_absent_rule(probs, top, absent):
+    from colocam_plugin.data.videos import DecodedFrame
+    from colocam_plugin.localize import localize_stream
+
+    frames = (DecodedFrame(i, i / 25, np.zeros((20, 20, 3), np.uint8)) for i in range(3))
+    engine = _FixedEngine([probs] * 3)
+    out = list(
+        localize_stream(
+            frames, engine, video="v", class_index=0, temporal=True, absent_top=top, window=3
+        )
+    )
+    assert [r.box is None for r in out] == [absent] * 3
+    assert all(r.class_name == "a" and r.score == pytest.approx(probs[0]) for r in out)
