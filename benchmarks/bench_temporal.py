@@ -138,7 +138,7 @@ class ModeScores:
         self.jit += jitter(boxes)
         self.n_all += len(results)
         self.absent_all += sum(b is None for b in boxes)
-        for rec, box in zip(shot.frames, boxes):
+        for rec, box in zip(shot.frames, boxes) if self.out_of_view else ():
             if Path(rec.path).resolve() in self.out_of_view:
                 self.n_unseen += 1
                 self.absent_unseen += box is None

@@ -41,7 +41,7 @@ each frame (fewer at the ends of an input):
    class asked for: on a shot it misclassifies, the object is there and
    keeps its box. (The class test alone, ``absent_top=1``, marked 10% of
    the SynthYTO test frames, which all hold the object, with a 76%-accurate
-   classifier, 13 of those 15 frames held by another class at 0.54-1.0;
+   classifier, 13 of those 15 frames held by another class at >= 0.5;
    with both tests, 2: ``benchmarks/results/temporal_synthyto_layercam.md``,
    docs/videos.md.) Without a class, each frame's top class is used, which
    is never below chance: raise ``absent_below`` to mark frames there.
