@@ -18,6 +18,11 @@ same work folder as ``bench_ablation.py`` so its classifiers are reused):
 
     python benchmarks/bench_classifier.py                # seeds 0 1 2
     python benchmarks/bench_classifier.py --seeds 0
+    python benchmarks/bench_classifier.py --seeds 0 --cam-strides 8 [--cam-finetune-epochs 2]
+
+``--cam-strides`` also scores the trained classifier rebuilt at a finer output
+stride (16x16 CAMs at stride 8), as is or fine-tuned there: does a finer CAM
+from the same weights box the object better?
 
 Writes ``benchmarks/results/classifier.json`` and ``classifier.md``.
 """
@@ -41,9 +46,14 @@ from colocam_plugin.api import create_cam_method, create_dataset
 from colocam_plugin.data.io import read_image
 from colocam_plugin.data.synthyto import MANIFEST, class_colour
 from colocam_plugin.harness import evaluate_methods
-from colocam_plugin.recipes import STAGE1_LR
+from colocam_plugin.recipes import STAGE1_LR, stage1_config
 from colocam_plugin.train.checkpoint import versions
-from colocam_plugin.train.stage1 import evaluate_accuracy, load_classifier, predict_classes
+from colocam_plugin.train.stage1 import (
+    evaluate_accuracy,
+    load_classifier,
+    predict_classes,
+    train_classifier,
+)
 
 COLOUR_RADIUS = 45.0  # RGB distance that still counts as the class colour (drift, JPEG)
 
@@ -57,6 +67,64 @@ def colour_count_accuracy(frames: list[Any], num_classes: int) -> float:
         dist = np.linalg.norm(img[:, :, None, :] - palette[None, None], axis=-1)
         correct += int((dist < COLOUR_RADIUS).sum((0, 1)).argmax() == f.label)
     return 100.0 * correct / max(1, len(frames))
+
+
+def dilated_scores(
+    clf: Path,
+    stride: int,
+    val: list[Any],
+    test: list[Any],
+    *,
+    train: list[Any],
+    seed: int,
+    finetune_epochs: int,
+    num_classes: int,
+    image_size: int,
+    device: str,
+) -> dict[str, float]:
+    """The classifier trained at its own stride, rebuilt with its encoder dilated
+    to ``stride`` (same weights; fine-tuned on ``train`` for ``finetune_epochs``
+    when > 0): accuracy and LayerCAM scores."""
+    from colocam_plugin.pipeline import make_frame_loader
+
+    model = load_classifier(clf, device=device, output_stride=stride)
+    loader = make_frame_loader(image_size, image_size)
+    tag = f"os{stride}"
+    if finetune_epochs:
+        # stage 1 again, from the trained weights, at the new stride (the
+        # demo's recipe for that many epochs); the copy sits beside the original
+        tag += f"_ft{finetune_epochs}"
+        cfg = stage1_config(finetune_epochs, image_size, seed)
+        train_classifier(
+            model.train(),
+            train,
+            make_frame_loader(cfg.image_size, cfg.resize),
+            clf.with_name(f"classifier-{tag}.pt"),
+            config=cfg,
+            classes=model.classes,
+            device=device,
+            progress=False,
+        )
+        model.eval()
+    res_test, res_val = (
+        evaluate_methods(
+            model,
+            frames,
+            {"layercam": create_cam_method("layercam")},
+            num_classes=num_classes,
+            image_size=image_size,
+            device=device,
+            progress=False,
+        )["layercam"].scores
+        for frames in (test, val)
+    )
+    return {
+        f"classifier_test_accuracy_{tag}": evaluate_accuracy(model, test, loader, device=device),
+        f"layercam_corloc_{tag}": res_test["corloc"],
+        f"layercam_mean_iou_{tag}": res_test["mean_iou"],
+        f"layercam_val_corloc_{tag}": res_val["corloc"],
+        f"layercam_val_mean_iou_{tag}": res_val["mean_iou"],
+    }
 
 
 def run(args: argparse.Namespace) -> dict[str, Any]:
@@ -114,6 +182,21 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             "layercam_val_corloc": res_val["corloc"],
             "layercam_val_mean_iou": res_val["mean_iou"],
         }
+        for stride in args.cam_strides:
+            per_seed[f"seed{seed}"].update(
+                dilated_scores(
+                    clf,
+                    stride,
+                    val.frames,
+                    test.frames,
+                    train=create_dataset("yto-v1.0", data, "train").frames,
+                    seed=seed,
+                    finetune_epochs=args.cam_finetune_epochs,
+                    num_classes=len(test.classes),
+                    image_size=args.image_size,
+                    device=device,
+                )
+            )
         print(f"seed {seed}: {per_seed[f'seed{seed}']}", flush=True)
     keys = next(iter(per_seed.values())).keys()
     summary = {
@@ -175,6 +258,22 @@ def main(argv: list[str] | None = None) -> None:
         nargs="*",
         default=[160],
         help="extra test input sizes (multiples of 32) for the classifier accuracy",
+    )
+    p.add_argument(
+        "--cam-strides",
+        type=int,
+        nargs="*",
+        default=[],
+        choices=[8, 16],
+        help="also score the trained classifier rebuilt at these output strides "
+        "(dilated encoder, same weights, no retraining)",
+    )
+    p.add_argument(
+        "--cam-finetune-epochs",
+        type=int,
+        default=0,
+        help="with --cam-strides: train the rebuilt classifier this many more "
+        "epochs at the new stride first (0: score it as rebuilt)",
     )
     p.add_argument("--work", default="runs/ablation", help="shared with bench_ablation.py")
     p.add_argument("--out", default=str(RESULTS / "classifier"))

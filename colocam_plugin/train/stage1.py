@@ -262,10 +262,19 @@ def train_classifier(
     return state.checkpoint or load_checkpoint(out, kind="classifier")
 
 
-def load_classifier(path: str | Path, *, device: str | torch.device = "cpu") -> WGAPClassifier:
-    """Rebuild a trained classifier (in eval mode) from its checkpoint."""
+def load_classifier(
+    path: str | Path, *, device: str | torch.device = "cpu", output_stride: int | None = None
+) -> WGAPClassifier:
+    """Rebuild a trained classifier (in eval mode) from its checkpoint.
+
+    ``output_stride`` rebuilds the encoder at another stride with the same
+    weights (smp dilates the last stages: 8 gives 4x the CAM side of 32);
+    ``None`` keeps the stride it was trained at.
+    """
     ckpt = load_checkpoint(path, kind="classifier")
-    cfg = ckpt["config"]
+    cfg = dict(ckpt["config"])
+    if output_stride is not None:
+        cfg["output_stride"] = output_stride
     model = WGAPClassifier.from_config(cfg)
     model.load_state_dict(ckpt["state_dict"])
     model.classes = list(ckpt.get("classes", []))

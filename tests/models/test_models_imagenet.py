@@ -75,3 +75,24 @@ def test_exact_head_reference_and_gaussian_fold_agree_on_top1(tmp_path: Path) ->
     feats = model.features(x)[-1]
     again = model.head(feats.mean(dim=(2, 3)))
     torch.testing.assert_close(again, folded.detach())
+
+
+@needs_wheel
+def test_load_classifier_dilated_keeps_weights_and_refines_cams(tmp_path: Path) -> None:
+    from colocam_plugin.train.stage1 import load_classifier
+
+    path = imagenet_classifier_checkpoint(tmp_path / "clf.pt")
+    plain = load_classifier(path)
+    dilated = load_classifier(path, output_stride=8)
+    assert dilated.config["output_stride"] == 8 and plain.config["output_stride"] == 32
+    for (name, a), b in zip(plain.state_dict().items(), dilated.state_dict().values()):
+        assert torch.equal(a, b), name
+    x = _chelsea()
+    with torch.no_grad():
+        assert model_side(plain, x) == 7 and model_side(dilated, x) == 28
+        top5 = set(dilated(x).topk(5).indices[0].tolist())
+    assert top5 & CATS, f"dilated top-5 {[dilated.classes[i] for i in top5]} has no cat"
+
+
+def model_side(model: torch.nn.Module, x: torch.Tensor) -> int:
+    return int(model.features(x)[-1].shape[-1])
