@@ -266,7 +266,7 @@ def main(argv: list[str] | None = None) -> None:
         default=[],
         choices=[8, 16],
         help="also score the trained classifier rebuilt at these output strides "
-        "(dilated encoder, same weights, no retraining)",
+        "(dilated encoder, same weights; see --cam-finetune-epochs)",
     )
     p.add_argument(
         "--cam-finetune-epochs",

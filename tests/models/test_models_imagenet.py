@@ -89,10 +89,10 @@ def test_load_classifier_dilated_keeps_weights_and_refines_cams(tmp_path: Path) 
         assert torch.equal(a, b), name
     x = _chelsea()
     with torch.no_grad():
-        assert model_side(plain, x) == 7 and model_side(dilated, x) == 28
+        assert _model_side(plain, x) == 7 and _model_side(dilated, x) == 28
         top5 = set(dilated(x).topk(5).indices[0].tolist())
     assert top5 & CATS, f"dilated top-5 {[dilated.classes[i] for i in top5]} has no cat"
 
 
-def model_side(model: torch.nn.Module, x: torch.Tensor) -> int:
+def _model_side(model: torch.nn.Module, x: torch.Tensor) -> int:
     return int(model.features(x)[-1].shape[-1])
