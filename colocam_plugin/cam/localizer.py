@@ -66,6 +66,8 @@ class LocalizerCAM:
         if amp not in AMP_MODES:
             raise ValueError(f"amp: expected one of {', '.join(AMP_MODES)}, got {amp!r}")
         self.localizer = load_localizer(checkpoint, device=device)
+        #: the file it was read from (None for a live model)
+        self.checkpoint: Path | None = Path(checkpoint)
         self.name = name or str(self.localizer.checkpoint_config["method"])
         #: the classes its frozen classifier was trained on ([] if not recorded)
         self.classes: list[str] = list(getattr(self.localizer, "classes", []))
@@ -79,6 +81,7 @@ class LocalizerCAM:
         """Wrap a live localizer (e.g. one in training, for a validation curve); never mutated."""
         self = cls.__new__(cls)
         self.localizer = localizer
+        self.checkpoint = None
         self.name = name
         self.classes = []
         self.amp = "none"

@@ -103,8 +103,14 @@ def prepare(
     return ds, model, methods, int(size)
 
 
-def write_outputs(results: dict[str, Any], args: argparse.Namespace) -> None:
-    """``--save-cams`` (a folder of score npz, all or nothing) and ``--json``, atomically."""
+def write_outputs(
+    results: dict[str, Any], args: argparse.Namespace, methods: dict[str, Any] | None = None
+) -> None:
+    """``--save-cams`` (a folder of score npz, all or nothing) and ``--json``, atomically.
+
+    A localizer's JSON entry also names its ``checkpoint`` file: two of one
+    method are ``colocam`` and ``colocam-2`` in the order of ``--localizers``.
+    """
     from colocam_plugin.atomic import atomic_dir, atomic_write
     from colocam_plugin.harness import save_cams_npz
 
@@ -113,7 +119,10 @@ def write_outputs(results: dict[str, Any], args: argparse.Namespace) -> None:
             for name, res in results.items():
                 save_cams_npz(res, Path(cams_dir) / f"{name}.npz")
     if args.json:
-        payload = {name: res.scores for name, res in results.items()}
+        payload = {name: dict(res.scores) for name, res in results.items()}
+        for name, method in (methods or {}).items():
+            if getattr(method, "checkpoint", None) is not None and name in payload:
+                payload[name]["checkpoint"] = str(method.checkpoint)
         with atomic_write(args.json) as fh:
             fh.write(json.dumps(payload, indent=2, sort_keys=True, default=float) + "\n")
 
@@ -139,7 +148,7 @@ def _run(args: argparse.Namespace, *, main: bool) -> int:
     if not main:  # the scores are pooled on every rank; rank 0 prints and writes them
         return 0
     print(format_table(results, ds.classes))
-    write_outputs(results, args)
+    write_outputs(results, args, methods)
     return 0
 
 

@@ -62,7 +62,7 @@ def run(args: argparse.Namespace) -> int:
         progress=not args.no_progress,
     )
     print(format_table(results, ds.classes))
-    write_outputs(results, args)
+    write_outputs(results, args, methods)
     index = write_html_gallery(
         ds.frames,
         results,

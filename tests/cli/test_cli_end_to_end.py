@@ -122,6 +122,10 @@ def test_train_evaluate_and_score(run_dir, capsys):
     assert "| layercam |" in table and "| colocam |" in table and "| tcam |" in table
     ev = json.loads((d / "ev.json").read_text())
     assert set(ev) == {"cam", "layercam", "colocam", "tcam"}
+    # each localizer's entry names the file it came from; CAM methods have none
+    assert ev["colocam"]["checkpoint"] == str(d / "colocam.pt")
+    assert ev["tcam"]["checkpoint"] == str(d / "tcam.pt")
+    assert "checkpoint" not in ev["layercam"]
     assert all(0.0 <= s["pxap"] <= 100.0 for s in ev.values())  # SynthYTO has masks
     for scores in ev.values():
         assert SCORE_KEYS <= set(scores)
