@@ -69,6 +69,21 @@ def colour_count_accuracy(frames: list[Any], num_classes: int) -> float:
     return 100.0 * correct / max(1, len(frames))
 
 
+def layercam_scores(
+    model: Any, frames: list[Any], *, num_classes: int, image_size: int, device: str
+) -> dict[str, Any]:
+    """LayerCAM's scores (CorLoc, mean IoU, ...) of ``model`` on ``frames``."""
+    return evaluate_methods(
+        model,
+        frames,
+        {"layercam": create_cam_method("layercam")},
+        num_classes=num_classes,
+        image_size=image_size,
+        device=device,
+        progress=False,
+    )["layercam"].scores
+
+
 def dilated_scores(
     clf: Path,
     stride: int,
@@ -107,15 +122,9 @@ def dilated_scores(
         )
         model.eval()
     res_test, res_val = (
-        evaluate_methods(
-            model,
-            frames,
-            {"layercam": create_cam_method("layercam")},
-            num_classes=num_classes,
-            image_size=image_size,
-            device=device,
-            progress=False,
-        )["layercam"].scores
+        layercam_scores(
+            model, frames, num_classes=num_classes, image_size=image_size, device=device
+        )
         for frames in (test, val)
     )
     return {
@@ -154,15 +163,13 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         preds = predict_classes(model, test.frames, loader, device=device)
         right = [f for f, k in zip(test.frames, preds) if k == f.label]
         res, res_right, res_val = (
-            evaluate_methods(
+            layercam_scores(
                 model,
                 frames,
-                {"layercam": create_cam_method("layercam")},
                 num_classes=len(test.classes),
                 image_size=args.image_size,
                 device=device,
-                progress=False,
-            )["layercam"].scores
+            )
             for frames in (test.frames, right, val.frames)
         )
         per_seed[f"seed{seed}"] = {
@@ -182,6 +189,12 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             "layercam_val_corloc": res_val["corloc"],
             "layercam_val_mean_iou": res_val["mean_iou"],
         }
+        # the training frames are read only to fine-tune, once per seed
+        train = (
+            create_dataset("yto-v1.0", data, "train").frames
+            if args.cam_strides and args.cam_finetune_epochs
+            else []
+        )
         for stride in args.cam_strides:
             per_seed[f"seed{seed}"].update(
                 dilated_scores(
@@ -189,7 +202,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                     stride,
                     val.frames,
                     test.frames,
-                    train=create_dataset("yto-v1.0", data, "train").frames,
+                    train=train,
                     seed=seed,
                     finetune_epochs=args.cam_finetune_epochs,
                     num_classes=len(test.classes),
